@@ -1,0 +1,32 @@
+# siambench: the common runs. `make pretrain && make eval-all` is the main job;
+# `make test` runs the tests. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CONFIG ?= byol_shapes
+RUN ?= $(CONFIG)
+
+.PHONY: install test pretrain bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+# BYOL on the embedded shapes data; resumes if the run folder already has checkpoints.
+pretrain: $(STAMP)
+	$(VENV)/bin/siambench pretrain --config $(CONFIG) name=$(RUN) --resume auto
+
+bench: $(STAMP)
+	$(PY) benchmarks/pretrain_step.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,155 @@
+"""YAML presets with ``key=value`` overrides.
+
+A preset lives in ``configs/<stage>/<name>.yaml``; ``base: other`` inherits
+from another preset of the same stage, and each file states only what it
+changes. Overrides use dotted keys (``optim.base_lr=0.3``) and must name a key
+that exists, with a value of a compatible type, so a typo is an error rather
+than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
+
+
+class Config(dict):
+    """A nested dict whose keys are also attributes (``cfg.optim.base_lr``)."""
+
+    def __init__(self, data=None):
+        super().__init__()
+        for key, value in (data or {}).items():
+            self[key] = Config(value) if isinstance(value, dict) else value
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, Config) else copy.deepcopy(v) for k, v in self.items()}
+
+
+def _preset_dir(stage: str):
+    return resources.files(__package__).joinpath(stage)
+
+
+def list_presets(stage: str) -> list[str]:
+    return sorted(p.name[:-5] for p in _preset_dir(stage).iterdir() if p.name.endswith(".yaml") and not p.name.startswith("_"))
+
+
+def _read_yaml(path) -> dict:
+    with path.open("r") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    return data
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_preset(stage: str, name: str) -> Config:
+    """The preset ``name`` of ``stage`` (a preset name or a path to a YAML file), bases resolved."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        data = _read_yaml(path)
+    else:
+        candidate = _preset_dir(stage).joinpath(f"{name}.yaml")
+        if not candidate.is_file():
+            known = list_presets(stage)
+            close = difflib.get_close_matches(name, known, n=3)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise ConfigError(f"unknown {stage} preset {name!r}.{hint} Presets: {', '.join(known)}.")
+        data = _read_yaml(candidate)
+    base = data.pop("base", None)
+    if base:
+        data = _merge(load_preset(stage, base).to_dict(), data)
+    return Config(data)
+
+
+def _flat_keys(d: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in d.items():
+        keys.append(prefix + k)
+        if isinstance(v, dict):
+            keys += _flat_keys(v, f"{prefix}{k}.")
+    return keys
+
+
+def _compatible(old, new) -> bool:
+    if old is None or new is None:
+        return True
+    if isinstance(old, bool) or isinstance(new, bool):
+        return isinstance(old, bool) and isinstance(new, bool)
+    if isinstance(old, (int, float)) and isinstance(new, (int, float)):
+        return True
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)):
+        return True
+    return type(old) is type(new)
+
+
+def _parse_value(raw: str):
+    """YAML scalar parsing, plus the ``1e-3`` floats that YAML 1.1 reads as strings."""
+    value = yaml.safe_load(raw) if raw.strip() else None
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply ``a.b=value`` strings (values parsed as YAML) to a copy of ``cfg``."""
+    data = cfg.to_dict()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        value = _parse_value(raw)
+        node = data
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                known = _flat_keys(data)
+                close = difflib.get_close_matches(key, known, n=3)
+                hint = f" Did you mean {', '.join(close)}?" if close else ""
+                raise ConfigError(f"unknown config key {key!r}.{hint}")
+            if i < len(parts) - 1:
+                node = node[part]
+        old = node[parts[-1]]
+        if isinstance(old, dict) and not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} is a section; set one of its keys instead: {', '.join(old)}")
+        if not _compatible(old, value):
+            raise ConfigError(
+                f"config key {key!r} expects a {type(old).__name__} (currently {old!r}), got {value!r}"
+            )
+        if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        node[parts[-1]] = value
+    return Config(data)
+
+
+def save_config(cfg: Config, path) -> None:
+    from ..engine.io import atomic_write
+
+    def write(tmp):
+        with open(tmp, "w") as f:
+            yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+
+    atomic_write(path, write)

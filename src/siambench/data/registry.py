@@ -1,0 +1,118 @@
+"""The dataset registry: one entry per dataset, one obvious place to add one.
+
+An entry says what the dataset is (classes, splits, metric), which on-disk
+layouts it accepts, and how to prepare it. ``build_dataset`` turns a name, a
+split and a data root into an :class:`~siambench.data.base.ImageDataset`.
+Data roots come from ``--data-root`` or the ``SIAMBENCH_DATA`` environment
+variable; embedded datasets need neither.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DatasetNotFoundError, SiambenchError
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows of one dataset.
+
+    ``build(split, root, **options)`` returns the dataset; ``root`` is the
+    directory that holds this dataset (``None`` for embedded data).
+    ``subdir`` is the folder under the data root where it is looked for.
+    """
+
+    name: str
+    build: Callable
+    splits: tuple[str, ...]
+    num_classes: int | None
+    metric: str = "top1"
+    readers: tuple[str, ...] = ()
+    layout: str = ""
+    prepare: str = ""
+    subdir: str | None = None
+    embedded: bool = False
+    description: str = ""
+    defaults: dict = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, DatasetInfo] = {}
+
+
+def register_dataset(info: DatasetInfo) -> DatasetInfo:
+    if info.name in _REGISTRY:
+        raise ValueError(f"dataset {info.name!r} is registered twice")
+    _REGISTRY[info.name] = info
+    return info
+
+
+def list_datasets() -> list[str]:
+    _load_builtin_entries()
+    return sorted(_REGISTRY)
+
+
+def get_dataset_info(name: str) -> DatasetInfo:
+    _load_builtin_entries()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise SiambenchError(
+            f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(sorted(_REGISTRY))}."
+        )
+    return _REGISTRY[name]
+
+
+def resolve_data_root(data_root: str | os.PathLike | None) -> Path | None:
+    """``--data-root`` if given, else ``$SIAMBENCH_DATA``, else ``None``."""
+    if data_root:
+        return Path(data_root).expanduser()
+    env = os.environ.get("SIAMBENCH_DATA")
+    return Path(env).expanduser() if env else None
+
+
+def dataset_dir(info: DatasetInfo, data_root: Path | None, path: str | os.PathLike | None = None) -> Path:
+    """Where ``info``'s files must be: an explicit path, else ``<data root>/<subdir>``."""
+    if path:
+        root = Path(path).expanduser()
+    elif data_root is None:
+        raise DatasetNotFoundError(
+            f"dataset {info.name!r} needs a data root, and none was given. Pass "
+            f"--data-root DIR or set SIAMBENCH_DATA=DIR, with the dataset under "
+            f"DIR/{info.subdir or info.name}/ in this layout: {info.layout} "
+            f"To prepare it: {info.prepare}"
+        )
+    else:
+        root = data_root / (info.subdir or info.name)
+    if not root.is_dir() or not any(root.iterdir()):
+        state = "is empty" if root.is_dir() else "does not exist"
+        raise DatasetNotFoundError(
+            f"dataset {info.name!r} was expected in {root}, which {state}. "
+            f"Expected layout: {info.layout} To prepare it: {info.prepare}"
+        )
+    return root
+
+
+def build_dataset(name: str, split: str, data_root=None, path=None, **options):
+    """Build split ``split`` of dataset ``name``.
+
+    ``path`` points straight at the dataset's folder (for image folders and
+    Hugging Face directories that live anywhere); otherwise the folder is
+    ``<data root>/<subdir>``.
+    """
+    info = get_dataset_info(name)
+    if split not in info.splits:
+        raise SiambenchError(
+            f"dataset {name!r} has no split {split!r}; its splits are {', '.join(info.splits)}."
+        )
+    root = None if info.embedded else dataset_dir(info, resolve_data_root(data_root), path)
+    return info.build(split, root, **{**info.defaults, **options})
+
+
+def _load_builtin_entries() -> None:
+    # Importing the reader modules registers their entries.
+    from . import cifar, digits, folder, hf, shapes  # noqa: F401

@@ -1,0 +1,42 @@
+"""SimSiam (Chen & He 2021): a Siamese network with a predictor and stop-gradient.
+
+One encoder+projector for both views; the predictor's output for one view
+regresses the other view's projection, which receives no gradient
+(PROTOCOLS B.1). No target network, no momentum.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..models import simsiam_predictor, simsiam_projector
+from .lars import split_decay_groups
+from .losses import simsiam_loss
+
+
+class SimSiam(nn.Module):
+    def __init__(self, backbone: nn.Module, proj_dim: int = 2048, proj_layers: int = 3, pred_hidden: int = 512):
+        super().__init__()
+        self.backbone = backbone
+        self.projector = simsiam_projector(backbone.num_features, proj_dim, proj_dim, proj_layers)
+        self.predictor = simsiam_predictor(proj_dim, pred_hidden)
+
+    @classmethod
+    def from_config(cls, backbone, cfg):
+        proj = cfg.model.projector
+        return cls(backbone, proj.out_dim, proj.num_layers, cfg.model.predictor.hidden_dim)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor):
+        z1, z2 = self.projector(self.backbone(x1)), self.projector(self.backbone(x2))
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        return simsiam_loss(p1, p2, z1, z2), z1
+
+    def param_groups(self, weight_decay: float, exclude_bias_and_norm: bool, lars: bool):
+        # The paper decays every parameter, BN included; the predictor is its own
+        # group so that its LR can be held fixed (--fix-pred-lr).
+        parts = {"backbone": self.backbone, "projector": self.projector, "predictor": self.predictor}
+        return split_decay_groups(parts, weight_decay, exclude_bias_and_norm, lars)
+
+    def after_step(self, step: int, total_steps: int) -> dict:
+        return {}

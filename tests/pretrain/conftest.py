@@ -1,0 +1,52 @@
+import os
+import subprocess
+import sys
+
+import pytest
+
+from siambench.configs import apply_overrides, load_preset
+
+TINY = [
+    "name=run",
+    "data.options={num_images: 64, image_size: 32}",
+    "data.num_workers=0",
+    "data.monitor_split=null",
+    "model.projector.hidden_dim=32",
+    "model.projector.out_dim=16",
+    "model.predictor.hidden_dim=32",
+    "aug.view1.crop_size=32",
+    "aug.view2.crop_size=32",
+    "schedule.batch_size=16",
+    "schedule.total_steps=8",
+    "train.progress=false",
+    "train.log_every=2",
+    "train.save_every=4",
+]
+
+
+@pytest.fixture
+def tiny_overrides(tmp_path):
+    """A BYOL run small enough to take seconds: quarter-width ResNet-18, 32 px, batch 16."""
+    return [f"output_dir={tmp_path / 'out'}", *TINY]
+
+
+@pytest.fixture
+def tiny_cfg(tiny_overrides):
+    def make(*extra):
+        return apply_overrides(load_preset("pretrain", "byol_shapes"), [*tiny_overrides, *extra])
+
+    return make
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``python -m siambench ARGS`` in a subprocess; fails the test on a non-zero exit unless check=False."""
+
+    def run(*args, check=True, **kwargs):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.run([sys.executable, "-m", "siambench", *args], capture_output=True, text=True, env=env, **kwargs)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"siambench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return proc
+
+    return run

@@ -1,0 +1,77 @@
+import torch
+
+from siambench.models import build_resnet
+from siambench.pretrain import BYOL, SimSiam
+from siambench.pretrain.lars import LARS
+from siambench.pretrain.schedules import byol_tau
+
+
+def _byol():
+    torch.manual_seed(0)
+    return BYOL(build_resnet("resnet18", 0.25), 32, 16, 32, tau_base=0.9)
+
+
+def test_byol_target_gets_no_gradient_and_moves_exactly_by_the_ema_rule():
+    model = _byol()
+    opt = LARS(model.param_groups(1e-4, True, True), lr=0.5)
+    x1, x2 = torch.randn(6, 3, 32, 32), torch.randn(6, 3, 32, 32)
+    loss, _ = model(x1, x2)
+    loss.backward()
+    assert all(p.grad is None for p in model.target_parameters())
+    assert all(p.grad is not None for p in model.online_parameters())
+    target_before = [p.detach().clone() for p in model.target_parameters()]
+    opt.step()
+    # the optimiser leaves the target alone...
+    for before, p in zip(target_before, model.target_parameters()):
+        assert torch.equal(before, p)
+    online = [p.detach().clone() for p in model.online_parameters()]
+    model.after_step(3, 10)
+    tau = byol_tau(3, 10, 0.9)
+    # ...and the EMA moves it by ξ + (1 − τ)(θ − ξ).
+    for before, theta, p in zip(target_before, online, model.target_parameters()):
+        torch.testing.assert_close(p.detach(), before + (1 - tau) * (theta - before), rtol=0, atol=1e-6)
+    assert any(not torch.equal(b, p) for b, p in zip(target_before, model.target_parameters()))
+
+
+def test_byol_target_uses_batch_statistics_and_keeps_its_own():
+    model = _byol()
+    model.train()
+    bn_t = model.target_backbone.bn1
+    before = bn_t.running_mean.clone()
+    model(torch.randn(4, 3, 32, 32) + 3, torch.randn(4, 3, 32, 32) + 3)
+    assert not torch.equal(before, bn_t.running_mean)
+    assert not torch.equal(bn_t.running_mean, torch.zeros_like(bn_t.running_mean))
+
+
+def test_byol_target_starts_as_a_copy_of_the_online_network():
+    model = _byol()
+    for o, t in zip(model.online_parameters(), model.target_parameters()):
+        assert torch.equal(o, t) and o.data_ptr() != t.data_ptr()
+
+
+class _Disconnected(torch.nn.Module):
+    """A predictor whose output does not depend on its input."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.out = torch.nn.Parameter(torch.randn(1, dim))
+
+    def forward(self, z):
+        return self.out.expand(z.shape[0], -1)
+
+
+def test_simsiam_target_branch_carries_no_gradient():
+    torch.manual_seed(0)
+    model = SimSiam(build_resnet("resnet18", 0.25), proj_dim=32, proj_layers=2, pred_hidden=8)
+    x1, x2 = torch.randn(6, 3, 32, 32), torch.randn(6, 3, 32, 32)
+    loss, _ = model(x1, x2)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.projector.parameters())
+    model.zero_grad(set_to_none=True)
+    # With the predictor cut from the projection, only the stop-gradient branch
+    # links the loss to the encoder: it must carry nothing.
+    model.predictor = _Disconnected(32)
+    loss, _ = model(x1, x2)
+    loss.backward()
+    assert model.predictor.out.grad is not None
+    assert all(p.grad is None for p in [*model.backbone.parameters(), *model.projector.parameters()])
