@@ -13,31 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..engine.safe_pickle import RestrictedUnpickler
 from ..errors import DatasetNotFoundError
 from .base import ArrayImageDataset
 from .registry import DatasetInfo, register_dataset
-
-try:
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # numpy < 2
-    from numpy.core.multiarray import _reconstruct
-
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles plain containers and numpy arrays; refuses every other global."""
-
-    def find_class(self, module: str, name: str):
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(f"refused to load global {module}.{name}") from None
 
 
 def load_pickle(path: str | Path) -> dict:
@@ -119,6 +98,9 @@ CIFAR10 = register_dataset(
             "under the data root."
         ),
         subdir="cifar-10-batches-py",
+        eval_size=32,
+        eval_crop_fraction=1.0,
+        test_split="test",
         description="CIFAR-10: 50k training and 10k test 32x32 images in 10 classes.",
     )
 )
@@ -140,6 +122,9 @@ CIFAR100 = register_dataset(
             "under the data root."
         ),
         subdir="cifar-100-python",
+        eval_size=32,
+        eval_crop_fraction=1.0,
+        test_split="test",
         description="CIFAR-100: 50k training and 10k test 32x32 images in 100 fine classes.",
     )
 )

@@ -61,6 +61,10 @@ DIGITS = register_dataset(
         layout="none: the images ship with scikit-learn (sklearn.datasets.load_digits).",
         prepare="nothing to prepare; scikit-learn is a dependency.",
         embedded=True,
+        eval_size=32,
+        eval_crop_fraction=1.0,
+        test_split="test",
+        val_split="val",
         description="1797 handwritten digits, 8x8 upsampled to 32x32 RGB; splits 1077/360/360.",
     )
 )

@@ -25,6 +25,10 @@ class DatasetInfo:
     ``build(split, root, **options)`` returns the dataset; ``root`` is the
     directory that holds this dataset (``None`` for embedded data).
     ``subdir`` is the folder under the data root where it is looked for.
+    The ``eval_*`` fields and splits say how evaluations read it: the image
+    side and centre-crop fraction of frozen-feature evaluation, the split
+    trained on, the split reported, and an official validation split if
+    the dataset has one (else evaluations hold one out of ``train_split``).
     """
 
     name: str
@@ -39,6 +43,11 @@ class DatasetInfo:
     embedded: bool = False
     description: str = ""
     defaults: dict = field(default_factory=dict)
+    eval_size: int = 224
+    eval_crop_fraction: float = 0.875
+    train_split: str = "train"
+    test_split: str = "val"
+    val_split: str | None = None
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
