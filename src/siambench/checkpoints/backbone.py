@@ -17,7 +17,8 @@ import torch
 
 from ..engine.io import save_json, save_torch, sha256_file
 from ..errors import CheckpointError
-from ..models import ResNetSpec, build_resnet
+from ..models import ResNetSpec
+from .audit import expected_shapes
 
 BACKBONE_FILE = "backbone.pth"
 META_FILE = "meta.json"
@@ -32,7 +33,6 @@ def save_backbone(out_dir: str | Path, state_dict: dict[str, torch.Tensor], spec
         {
             "format": "siambench-backbone",
             **spec.to_dict(),
-            "padding": "torch",
             **meta,
             "num_tensors": len(state_dict),
             "sha256": sha256_file(path),
@@ -57,8 +57,8 @@ def load_backbone(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if meta.get("sha256") != digest:
         raise CheckpointError(f"{path} does not match its {META_FILE}: sha256 {digest}, expected {meta.get('sha256')}.")
     state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    spec = ResNetSpec(meta["arch"], float(meta["width"]), meta["stem"])
-    expected = set(build_resnet(spec.arch, spec.width, spec.stem).state_dict())
+    spec = ResNetSpec(meta["arch"], float(meta["width"]), meta["stem"], meta.get("padding", "torch"))
+    expected = set(expected_shapes(spec))
     missing, unexpected = expected - set(state_dict), set(state_dict) - expected
     if missing or unexpected:
         raise CheckpointError(

@@ -12,15 +12,24 @@ every evaluation builds on. Two additions over torchvision:
 * ``stem="cifar"``: a 3×3 stride-1 first convolution and no max-pool, the
   variant used for 32×32 images (SimSiam App. D, solo-learn, lightly).
 
+* ``padding="tf_same"``: TensorFlow's ``'SAME'`` padding on the strided
+  layers, for networks trained in JAX/TF (BYOL's official release). TF pads
+  a strided layer asymmetrically (the extra row and column go at the bottom
+  and right) where torchvision pads symmetrically, so the same weights see
+  inputs shifted by a pixel; this option computes what the original network
+  computed. Only the forward changes: the state-dict keys stay torchvision's.
+
 The classifier is dropped by default (``fc`` is ``Identity``): an SSL encoder
 returns the pooled features.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
@@ -33,6 +42,7 @@ ARCHS: dict[str, tuple[type[nn.Module], tuple[int, int, int, int]]] = {
     "resnet200": (Bottleneck, (3, 24, 36, 3)),
 }
 STEMS = ("imagenet", "cifar")
+PADDINGS = ("torch", "tf_same")
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,15 @@ class ResNetSpec:
     arch: str = "resnet50"
     width: float = 1.0
     stem: str = "imagenet"
+    padding: str = "torch"
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise ValueError(f"unknown architecture {self.arch!r}; expected one of {', '.join(ARCHS)}")
         if self.stem not in STEMS:
             raise ValueError(f"unknown stem {self.stem!r}; expected one of {', '.join(STEMS)}")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"unknown padding {self.padding!r}; expected one of {', '.join(PADDINGS)}")
         if not self.width > 0 or int(64 * self.width) != 64 * self.width:
             raise ValueError(f"width {self.width} must be positive and make 64·width an integer")
 
@@ -58,6 +71,50 @@ class ResNetSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def tf_same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TF's ``'SAME'`` padding of one spatial dimension: (before, after), the extra one after."""
+    total = max((math.ceil(size / stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class TFSameConv2d(nn.Conv2d):
+    """A ``Conv2d`` padded as TF's ``'SAME'`` for the input it receives (its own ``padding`` is 0)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        top, bottom = tf_same_pads(x.shape[-2], kh, sh, dh)
+        left, right = tf_same_pads(x.shape[-1], kw, sw, dw)
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+class TFSameMaxPool2d(nn.MaxPool2d):
+    """A ``MaxPool2d`` padded as TF's ``'SAME'``: padded cells never win the max."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size, self.stride
+        top, bottom = tf_same_pads(x.shape[-2], k, s)
+        left, right = tf_same_pads(x.shape[-1], k, s)
+        return super().forward(F.pad(x, (left, right, top, bottom), value=float("-inf")))
+
+
+def _use_tf_same(model: nn.Module) -> None:
+    """Swap every strided conv and the max-pool for its TF-'SAME' twin.
+
+    Stride-1 convolutions with odd kernels pad the same way in both
+    conventions, so only the strided layers change.
+    """
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.Conv2d and child.stride != (1, 1):
+                new = TFSameConv2d(child.in_channels, child.out_channels, child.kernel_size, child.stride,
+                                   padding=0, dilation=child.dilation, groups=child.groups, bias=child.bias is not None)
+            elif type(child) is nn.MaxPool2d:
+                new = TFSameMaxPool2d(child.kernel_size, child.stride, padding=0)
+            else:
+                continue
+            setattr(parent, name, new)
 
 
 class ResNet(nn.Module):
@@ -83,6 +140,8 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.num_features = spec.num_features
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        if spec.padding == "tf_same":
+            _use_tf_same(self)
         self._init_weights(zero_init_residual)
 
     def _make_layer(self, block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
@@ -121,9 +180,10 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.avgpool(self.forward_features(x)), 1))
 
 
-def build_resnet(arch: str = "resnet50", width: float = 1.0, stem: str = "imagenet", **kwargs) -> ResNet:
+def build_resnet(arch: str = "resnet50", width: float = 1.0, stem: str = "imagenet", padding: str = "torch",
+                 **kwargs) -> ResNet:
     """Build a backbone; ``kwargs`` go to :class:`ResNet` (``num_classes``, ``zero_init_residual``)."""
-    return ResNet(ResNetSpec(arch, float(width), stem), **kwargs)
+    return ResNet(ResNetSpec(arch, float(width), stem, padding), **kwargs)
 
 
 def backbone_state_dict(model: ResNet) -> dict[str, torch.Tensor]:
