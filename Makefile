@@ -6,8 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= byol_shapes
 RUN ?= $(CONFIG)
+CKPT ?= checkpoints/$(RUN)
+RESULTS ?= results
+DATA_ROOT ?=
 
-.PHONY: install test pretrain bench clean
+.PHONY: install test pretrain eval-all report bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +27,14 @@ test: $(STAMP)
 # BYOL on the embedded shapes data; resumes if the run folder already has checkpoints.
 pretrain: $(STAMP)
 	$(VENV)/bin/siambench pretrain --config $(CONFIG) name=$(RUN) --resume auto
+
+# Every evaluation for CKPT (default: make pretrain's run); embedded data unless DATA_ROOT is set.
+# Resumable: records already in RESULTS are not recomputed. Ends with the summary table.
+eval-all: $(STAMP)
+	$(VENV)/bin/siambench eval-all --ckpt $(CKPT) --results $(RESULTS) $(if $(DATA_ROOT),--data-root $(DATA_ROOT))
+
+report: $(STAMP)
+	$(VENV)/bin/siambench report $(RESULTS) --plots $(RESULTS)/plots
 
 bench: $(STAMP)
 	$(PY) benchmarks/pretrain_step.py

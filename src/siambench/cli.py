@@ -57,6 +57,69 @@ def _pretrain(args) -> int:
     return 0
 
 
+def _context(args):
+    from .evaluate import EvalContext
+
+    return EvalContext(checkpoint=args.ckpt, data_root=args.data_root, results_dir=args.results, device=args.device,
+                       seed=args.seed, num_workers=args.num_workers, progress=not args.no_progress,
+                       force=getattr(args, "force", False), subset_file=getattr(args, "subset_file", None))
+
+
+def _eval(args) -> int:
+    from .evaluate import run_stage
+
+    task = args.task if args.task != "semisup" else f"semisup-{args.fraction}pct"
+    record, computed = run_stage(_context(args), task, args.dataset, args.protocol, args.overrides)
+    state = "written" if computed else "already there (use --force to recompute)"
+    print(f"record {state}: {record['_path']}")
+    for name, value in record["metrics"].items():
+        print(f"  {name:16s} {value:.3f}" if isinstance(value, float) else f"  {name:16s} {value}")
+    return 0
+
+
+def _eval_all(args) -> int:
+    from .eval_all import eval_all, summary
+
+    outcome = eval_all(_context(args), tasks=args.tasks.split(",") if args.tasks else None)
+    print(summary(outcome))
+    return 1 if outcome["failed"] else 0
+
+
+def _report(args) -> int:
+    from pathlib import Path
+
+    from .report import FORMATS, load_records, notes
+    from .report.plots import write_plots
+
+    records = load_records(args.results_dir)
+    if not records:
+        from .errors import SiambenchError
+
+        raise SiambenchError(f"no result records under {args.results_dir}; run `siambench eval` or `make eval-all` first.")
+    text = FORMATS[args.format](records)
+    if args.format != "csv":
+        text += "".join(f"\n- {n}" for n in notes(records))
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+        print(f"written {args.output}")
+    else:
+        print(text)
+    if args.plots:
+        for path in write_plots(records, Path(args.plots)):
+            print(f"plot {path}")
+    return 0
+
+
+def _add_eval_options(p) -> None:
+    p.add_argument("--ckpt", default="checkpoints/byol_shapes", help="checkpoint file or run folder (default: make pretrain's)")
+    p.add_argument("--data-root", help="folder holding the datasets (default: $SIAMBENCH_DATA; none: embedded data)")
+    p.add_argument("--results", default="results", help="folder of result records (default: results)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--num-workers", type=int, default=2, help="data loader workers")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
 def _data(args) -> int:
     from .data import get_dataset_info, list_datasets
 
@@ -82,10 +145,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.base_lr=0.3")
     p.set_defaults(func=_pretrain)
 
+    e = sub.add_parser("eval", help="run one evaluation and write its record",
+                       description="Evaluate a checkpoint; the record goes to RESULTS/<task>__<dataset>__<protocol>__"
+                       "seed<S>__<sha>.json and an existing record is not recomputed.")
+    e.add_argument("task", choices=["knn", "linear", "semisup"])
+    e.add_argument("--dataset", required=True, help="registry name (siambench data list)")
+    e.add_argument("--protocol", default=None, help="preset: knn default; linear logreg|tiny|byol|simsiam|"
+                   "simsiam_paper|moco; semisup tiny|byol|simclr")
+    e.add_argument("--fraction", type=int, choices=[1, 10], default=1, help="semisup: percent of labels")
+    e.add_argument("--subset-file", help="semisup: SimCLR's 1percent.txt / 10percent.txt (else a seeded "
+                   "class-balanced draw, flagged as not standard)")
+    e.add_argument("--force", action="store_true", help="recompute even if the record exists")
+    _add_eval_options(e)
+    e.add_argument("overrides", nargs="*", metavar="key=value", help="protocol overrides (recorded as a variant)")
+    e.set_defaults(func=_eval)
+
+    a = sub.add_parser("eval-all", help="every evaluation for one checkpoint, resumable (make eval-all)")
+    _add_eval_options(a)
+    a.add_argument("--tasks", help="only these tasks, comma-separated (knn, linear, semisup)")
+    a.set_defaults(func=_eval_all)
+
+    r = sub.add_parser("report", help="tables and plots from result records")
+    r.add_argument("results_dir", nargs="?", default="results")
+    r.add_argument("--format", choices=["md", "latex", "csv"], default="md")
+    r.add_argument("-o", "--output", help="write the table to this file")
+    r.add_argument("--plots", metavar="DIR", help="also write PNG plots into DIR")
+    r.set_defaults(func=_report)
+
     d = sub.add_parser("data", help="datasets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     dl = dsub.add_parser("list", help="list the registered datasets")
     dl.set_defaults(func=_data)
+    from .checkpoints.cli import add_parser as add_ckpt_parser; add_ckpt_parser(sub)  # noqa: E702, I001
     return parser
 
 

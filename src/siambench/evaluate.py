@@ -1,0 +1,197 @@
+"""What every evaluation stage shares: the checkpoint, the data, the record.
+
+A stage is a function ``evaluate(ctx, dataset, protocol, overrides) ->
+EvalResult`` registered in :data:`STAGES`. :func:`run_stage` wraps it: it
+looks for the record first (a finished run is never repeated), times the
+run, and writes the record. ``siambench eval`` and ``siambench eval-all`` go
+through it and nothing else.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from .data import build_dataset, get_dataset_info
+from .data.registry import DatasetInfo
+from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from .engine.dist import init_distributed
+from .engine.features import cached_features
+from .errors import SiambenchError
+from .report.records import RecordKey, find_record, write_record
+
+
+@dataclass
+class EvalResult:
+    """What a stage returns; accuracies are in percent."""
+
+    metrics: dict[str, float]
+    primary_metric: str
+    hyperparameters: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class _Unnormalize(torch.nn.Module):
+    """For encoders trained on raw [0, 1] input (SimCLR v1 conversions): undo the ImageNet normalisation."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.num_features = encoder.num_features
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x):
+        return self.encoder(x * self.std + self.mean)
+
+
+@dataclass
+class EvalContext:
+    """One checkpoint under evaluation, and where its data and records live."""
+
+    checkpoint: str
+    data_root: str | None = None
+    results_dir: str = "results"
+    device: str = "auto"
+    seed: int = 0
+    num_workers: int = 2
+    progress: bool = True
+    force: bool = False
+    subset_file: str | None = None
+
+    @cached_property
+    def backbone(self):
+        from .checkpoints import load
+
+        return load(self.checkpoint)
+
+    @cached_property
+    def torch_device(self) -> torch.device:
+        return init_distributed(self.device).device
+
+    @property
+    def sha256(self) -> str:
+        return self.backbone.meta["sha256"]
+
+    def checkpoint_info(self) -> dict:
+        path = Path(self.checkpoint)
+        run_dir = path if path.is_dir() else path.parent
+        meta = self.backbone.meta
+        return {
+            "name": (meta.get("name") or meta.get("source_meta", {}).get("name")
+                     or (run_dir.name if (run_dir / "log.jsonl").exists() else path.stem)),
+            "path": str(path),
+            "source_format": meta.get("source_format"),
+            "arch": self.backbone.spec.arch,
+            "width": self.backbone.spec.width,
+            "stem": self.backbone.spec.stem,
+            "run_dir": str(run_dir) if (run_dir / "log.jsonl").exists() else None,
+        }
+
+    def encoder(self) -> torch.nn.Module:
+        """A fresh copy of the encoder (pooled features out), on the evaluation device."""
+        model = copy.deepcopy(self._template)
+        return model.to(self.torch_device)
+
+    @cached_property
+    def _template(self) -> torch.nn.Module:
+        model = self.backbone.build_model()
+        if self.backbone.meta.get("input_normalization") == "none":
+            model = _Unnormalize(model)
+        return model
+
+    def dataset(self, name: str, split: str, **options):
+        return build_dataset(name, split, data_root=self.data_root, **options)
+
+    def features(self, name: str, split: str, image_size: int | None = None, crop_fraction: float | None = None,
+                 batch_size: int = 256):
+        """Cached frozen features of a split, in the dataset's evaluation view unless overridden."""
+        info = get_dataset_info(name)
+        size = image_size or info.eval_size
+        fraction = crop_fraction or info.eval_crop_fraction
+        extra = self.backbone.meta.get("input_normalization", "")
+        return cached_features(
+            self.frozen_encoder, self.sha256, name, split, self.dataset(name, split), size, fraction,
+            device=self.torch_device, batch_size=batch_size, num_workers=self.num_workers,
+            progress=self.progress, extra_key=extra,
+        )
+
+    @cached_property
+    def frozen_encoder(self) -> torch.nn.Module:
+        """One shared copy for feature extraction (never trained)."""
+        return self.encoder().eval()
+
+    def info(self, name: str) -> DatasetInfo:
+        return get_dataset_info(name)
+
+
+STAGES: dict[str, Callable[[EvalContext, str, str, list[str]], EvalResult]] = {}
+
+
+def register_stage(task: str):
+    def wrap(fn):
+        STAGES[task] = fn
+        return fn
+
+    return wrap
+
+
+def load_stages() -> dict:
+    # Importing the stage packages registers their entry points.
+    from .eval_knn import run as _knn  # noqa: F401
+    from .eval_linear import run as _linear  # noqa: F401
+    from .eval_semisup import run as _semisup  # noqa: F401
+
+    return STAGES
+
+
+def load_protocol(stage: str, protocol: str, overrides: list[str]):
+    """A stage's preset with overrides applied (``configs/<stage>/<protocol>.yaml``)."""
+    from .configs import apply_overrides, load_preset
+
+    return apply_overrides(load_preset(stage, protocol), overrides)
+
+
+def default_protocol(task: str, dataset: str) -> str:
+    """The preset used when none is named: small ones for embedded data, the BYOL paper's otherwise."""
+    if task == "knn":
+        return "default"
+    embedded = get_dataset_info(dataset).embedded
+    if task == "linear":
+        return "logreg" if embedded or dataset.startswith("cifar") else "byol"
+    return "tiny" if embedded else "byol"
+
+
+def run_stage(ctx: EvalContext, task: str, dataset: str, protocol: str | None, overrides: list[str] | None = None) -> tuple[dict, bool]:
+    """Run (or find) one evaluation; returns ``(record, computed)``."""
+    stages = load_stages()
+    protocol = protocol or default_protocol(task, dataset)
+    if task not in stages:
+        raise SiambenchError(f"unknown evaluation {task!r}; expected one of {', '.join(sorted(stages))}")
+    # A run with overrides is a protocol of its own, never mistaken for the preset's record.
+    name = protocol + (f"+{hashlib.sha256(' '.join(overrides).encode()).hexdigest()[:8]}" if overrides else "")
+    key = RecordKey(ctx.sha256, task, dataset, name, ctx.seed)
+    if not ctx.force and (record := find_record(ctx.results_dir, key)) is not None:
+        return record, False
+    torch.manual_seed(ctx.seed)
+    start = time.perf_counter()
+    result: EvalResult = stages[task](ctx, dataset, protocol, list(overrides or []))
+    notes = list(result.notes)
+    if get_dataset_info(dataset).embedded:
+        notes.append("embedded dataset (a stand-in for real data; not comparable with published numbers)")
+    if overrides:
+        notes.append(f"protocol overridden: {' '.join(overrides)}")
+    path = write_record(
+        ctx.results_dir, key, checkpoint=ctx.checkpoint_info(), metrics=result.metrics,
+        primary_metric=result.primary_metric, hyperparameters=result.hyperparameters, config=result.config,
+        wall_time_s=time.perf_counter() - start, notes=notes,
+    )
+    return find_record(path.parent, key), True
