@@ -89,6 +89,17 @@ def test_tf_colour_semantics():
     torch.testing.assert_close(adjust_brightness(x, torch.tensor([1.5, 0.5]), "torchvision"), x * torch.tensor([1.5, 0.5]).view(2, 1, 1, 1))
 
 
+def test_tf_saturation_equals_the_hsv_round_trip():
+    from siambench.data.transforms import adjust_saturation
+
+    x = torch.rand(6, 3, 9, 9)
+    x[0] = 0.5  # gray: no saturation to scale
+    factor = torch.tensor([0.8, 1.2, 0.0, 3.0, 1.0, 0.5])
+    hsv = rgb_to_hsv(x)
+    hsv = torch.stack([hsv[:, 0], (hsv[:, 1] * factor.view(-1, 1, 1)).clamp(0, 1), hsv[:, 2]], 1)
+    torch.testing.assert_close(adjust_saturation(x, factor, "tf"), hsv_to_rgb(hsv), atol=1e-5, rtol=0)
+
+
 def test_hsv_round_trip_and_known_values():
     x = torch.rand(4, 3, 5, 5)
     torch.testing.assert_close(hsv_to_rgb(rgb_to_hsv(x)), x, atol=1e-5, rtol=0)

@@ -217,10 +217,18 @@ def adjust_contrast(x, factor, mode):
 
 
 def adjust_saturation(x, factor, mode):
+    """tf: HSV saturation scaled and clipped to [0, 1], hue and value kept.
+
+    At fixed hue and value each RGB channel is affine in the saturation
+    (c = v − v·s·k(h)), so scaling s to s' moves every channel to
+    v − (v − c)·s'/s: the HSV round trip's result without computing the hue.
+    """
     if mode == "tf":
-        hsv = rgb_to_hsv(x)
-        hsv = torch.stack([hsv[:, 0], (hsv[:, 1] * factor.view(-1, 1, 1)).clamp(0, 1), hsv[:, 2]], 1)
-        return hsv_to_rgb(hsv)
+        v = x.amax(1, keepdim=True)
+        s = (v - x.amin(1, keepdim=True)) / v.clamp_min(1e-12)
+        s_new = (s * _per_sample(factor)).clamp(0, 1)
+        ratio = torch.where(s > 0, s_new / s.clamp_min(1e-12), torch.ones_like(s))
+        return v - (v - x) * ratio
     gray = grayscale(x, mode)
     return gray + _per_sample(factor) * (x - gray)
 
