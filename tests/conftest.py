@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 
 
@@ -9,3 +13,17 @@ def _private_cache(tmp_path_factory):
     mp.delenv("SIAMBENCH_DATA", raising=False)
     yield
     mp.undo()
+
+
+@pytest.fixture
+def run_cli():
+    """Run ``python -m siambench ARGS`` in a subprocess; fails the test on a non-zero exit unless check=False."""
+
+    def run(*args, check=True, **kwargs):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+        proc = subprocess.run([sys.executable, "-m", "siambench", *args], capture_output=True, text=True, env=env, **kwargs)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"siambench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return proc
+
+    return run

@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
@@ -16,15 +12,3 @@ def random_backbone(tmp_path):
     model = build_resnet("resnet18", 0.25, "imagenet")
     save_backbone(tmp_path / "random", backbone_state_dict(model), model.spec, method="random-init", name="random-init")
     return tmp_path / "random"
-
-
-@pytest.fixture
-def run_cli():
-    def run(*args, check=True, **kwargs):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.run([sys.executable, "-m", "siambench", *args], capture_output=True, text=True, env=env, **kwargs)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"siambench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return proc
-
-    return run

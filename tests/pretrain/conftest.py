@@ -1,7 +1,3 @@
-import os
-import subprocess
-import sys
-
 import pytest
 
 from siambench.configs import apply_overrides, load_preset
@@ -36,17 +32,3 @@ def tiny_cfg(tiny_overrides):
         return apply_overrides(load_preset("pretrain", "byol_shapes"), [*tiny_overrides, *extra])
 
     return make
-
-
-@pytest.fixture
-def run_cli():
-    """Run ``python -m siambench ARGS`` in a subprocess; fails the test on a non-zero exit unless check=False."""
-
-    def run(*args, check=True, **kwargs):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.run([sys.executable, "-m", "siambench", *args], capture_output=True, text=True, env=env, **kwargs)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"siambench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return proc
-
-    return run

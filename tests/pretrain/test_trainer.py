@@ -1,4 +1,3 @@
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ from siambench.checkpoints import load_backbone
 from siambench.errors import CorruptImageError, SiambenchError, TrainingDivergedError
 from siambench.engine.logging import read_log
 from siambench.pretrain.state import find_checkpoints, load_checkpoint
-from siambench.pretrain.trainer import Pretrainer, export_only, pretrain
+from siambench.pretrain.trainer import export_only, pretrain
 
 
 def _run(cfg, resume=None):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import time
 
 import numpy as np
@@ -39,68 +38,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..configs import Config
-from ..data.transforms import Normalize, RandomCrop, ViewConfig
+from ..data.sampling import CropFlipDataset, EpochBatches, collate_images, derive_seed
+from ..data.transforms import Normalize, ViewConfig
 from ..engine.features import extract_features
-from ..errors import ConfigError, CorruptImageError, SiambenchError
+from ..errors import ConfigError, SiambenchError
 from ..pretrain.lars import LARS
-from ..pretrain.loader import derive_seed
 
 
 # ---------------------------------------------------------------- data
-
-
-class ProbeCrops(torch.utils.data.Dataset):
-    """``dataset[(index, sample_seed)]`` → a random resized crop, flipped with probability ``flip_p``, and the label."""
-
-    def __init__(self, dataset, crop: ViewConfig, flip_p: float = 0.5):
-        self.dataset, self.crop, self.flip_p = dataset, RandomCrop(crop), flip_p
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, sample_seed = key
-        try:
-            image, label = self.dataset[index]
-        except CorruptImageError:
-            return None
-        rng = random.Random(sample_seed)
-        image = self.crop(image, rng)
-        if rng.random() < self.flip_p:
-            image = image.flip(-1)
-        return image, label
-
-
-def collate_crops(items):
-    """Stack the readable samples; ``None`` when none of the batch could be read."""
-    kept = [it for it in items if it is not None]
-    if not kept:
-        return None
-    images, labels = zip(*kept)
-    return torch.stack(images), torch.as_tensor(labels)
-
-
-class EpochBatches(torch.utils.data.Sampler):
-    """Every step's batch of ``(index, sample_seed)``: a fresh permutation of ``indices`` per epoch.
-
-    The last, smaller batch of an epoch is kept (every image is seen once an
-    epoch, as the PyTorch reference loaders do).
-    """
-
-    def __init__(self, indices, batch_size: int, epochs: int, seed: int):
-        self.indices = np.asarray(indices)
-        self.batch, self.epochs, self.seed = batch_size, epochs, seed
-        self.steps_per_epoch = math.ceil(len(self.indices) / batch_size)
-
-    def __len__(self):
-        return self.epochs * self.steps_per_epoch
-
-    def __iter__(self):
-        for epoch in range(self.epochs):
-            perm = np.random.default_rng(derive_seed(self.seed, epoch, 21)).permutation(len(self.indices))
-            for start in range(0, len(perm), self.batch):
-                yield [(int(self.indices[p]), derive_seed(self.seed, epoch, pos, 22))
-                       for pos, p in enumerate(perm[start : start + self.batch], start)]
 
 
 def split_train_val(num_images: int, val_size: int, seed: int, train_subset: int | None = None):
@@ -218,10 +163,10 @@ def train_linear_heads(
     sampler = EpochBatches(indices, s.batch_size, s.epochs, seed)
     workers = d.num_workers
     loader = torch.utils.data.DataLoader(
-        ProbeCrops(dataset, view, d.flip_p),
+        CropFlipDataset(dataset, view, d.flip_p),
         batch_sampler=sampler,
         num_workers=workers,
-        collate_fn=collate_crops,
+        collate_fn=collate_images,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
     )

@@ -20,7 +20,6 @@ repeatable.
 from __future__ import annotations
 
 import math
-import random
 import time
 
 import numpy as np
@@ -30,16 +29,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..configs import Config
-from ..data.transforms import Normalize, RandomCrop, ViewConfig, center_crop
+from ..data.sampling import CropFlipDataset, EpochBatches, collate_images, derive_seed
+from ..data.transforms import Normalize, ViewConfig, center_crop
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from .subsets import select_subset
 
 VAL_SOURCES = ("rest", "labelled")
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers, stable across runs and machines."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 class Classifier(nn.Module):
@@ -55,15 +50,6 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.encoder(x), 1))
-
-
-def collate_readable(items):
-    """Stack the ``(image, label)`` pairs of a batch, leaving out unreadable images (``None``)."""
-    kept = [it for it in items if it is not None]
-    if not kept:
-        return None
-    images, labels = zip(*kept)
-    return torch.stack(images), torch.as_tensor(labels)
 
 
 class CenterCropView(torch.utils.data.Dataset):
@@ -82,55 +68,6 @@ class CenterCropView(torch.utils.data.Dataset):
         except CorruptImageError:
             return None
         return center_crop(image, self.size, self.crop_fraction), label
-
-
-class CropFlipDataset(torch.utils.data.Dataset):
-    """``dataset[(index, sample_seed)]`` → a random resized crop, flipped with p = 0.5, and the label.
-
-    Both draws come from ``random.Random(sample_seed)``, so the augmentation
-    of a sample does not depend on worker count or order. Unreadable images
-    give ``None`` (skipped by the collate function).
-    """
-
-    def __init__(self, dataset, view: ViewConfig):
-        self.dataset, self.crop = dataset, RandomCrop(view)
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, sample_seed = key
-        try:
-            image, label = self.dataset[index]
-        except CorruptImageError:
-            return None
-        rng = random.Random(sample_seed)
-        image = self.crop(image, rng)
-        if rng.random() < 0.5:
-            image = image.flip(-1)
-        return image, label
-
-
-class EpochBatches(torch.utils.data.Sampler):
-    """Batches of ``(index, sample_seed)`` for ``epochs`` passes over ``indices``, incomplete tails dropped.
-
-    The order of each epoch is a permutation seeded by ``(seed, epoch)``.
-    """
-
-    def __init__(self, indices, batch_size: int, epochs: int, seed: int):
-        self.indices = np.asarray(indices)
-        self.batch, self.epochs, self.seed = batch_size, epochs, seed
-        self.steps_per_epoch = len(self.indices) // batch_size
-
-    def __len__(self):
-        return self.epochs * self.steps_per_epoch
-
-    def __iter__(self):
-        for epoch in range(self.epochs):
-            perm = np.random.default_rng(derive_seed(self.seed, epoch, 1)).permutation(len(self.indices))
-            for step in range(self.steps_per_epoch):
-                positions = range(step * self.batch, (step + 1) * self.batch)
-                yield [(int(self.indices[perm[p]]), derive_seed(self.seed, epoch, p, 2)) for p in positions]
 
 
 def cosine_lr(peak: float, step: int, total: int) -> float:
@@ -153,13 +90,13 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
     non-finite loss.
     """
     batch_size = min(int(cfg.schedule.batch_size), len(indices))
-    sampler = EpochBatches(indices, batch_size, epochs, seed)
+    sampler = EpochBatches(indices, batch_size, epochs, seed, drop_last=True)
     view = ViewConfig(crop_size=int(cfg.data.crop_size), crop_scale=tuple(cfg.data.crop_scale), crop_mode="torchvision")
     loader = torch.utils.data.DataLoader(
         CropFlipDataset(train_set, view),
         batch_sampler=sampler,
         num_workers=int(cfg.data.num_workers),
-        collate_fn=collate_readable,
+        collate_fn=collate_images,
     )
     peak = peak_lr(lr, batch_size, cfg)
     o = cfg.optim
@@ -200,7 +137,7 @@ def evaluate(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu",
         CenterCropView(dataset, indices, int(cfg.data.crop_size), float(cfg.data.eval_crop_fraction)),
         batch_size=int(cfg.data.get("eval_batch_size", 256)),
         num_workers=int(cfg.data.num_workers),
-        collate_fn=collate_readable,
+        collate_fn=collate_images,
     )
     normalize = Normalize().to(device)
     classifier.to(device).eval()

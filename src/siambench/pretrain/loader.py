@@ -15,13 +15,9 @@ import random
 import numpy as np
 import torch
 
+from ..data.sampling import derive_seed
 from ..data.transforms import RandomCrop, ViewConfig
 from ..errors import CorruptImageError
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers, stable across runs and machines."""
-    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
-
 
 class TwoViewDataset(torch.utils.data.Dataset):
     """``dataset[(index, sample_seed)]`` → two uint8 crops, the label, and ``None`` crops for an unreadable image."""

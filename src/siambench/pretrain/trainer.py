@@ -32,7 +32,8 @@ from ..models import backbone_state_dict, build_resnet
 from . import METHODS
 from .lars import LARS
 from .losses import collapse_std
-from .loader import StepBatchSampler, TwoViewDataset, collate_views, derive_seed
+from ..data.sampling import derive_seed
+from .loader import StepBatchSampler, TwoViewDataset, collate_views
 from .schedules import warmup_cosine
 from .state import find_checkpoints, load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
 

@@ -1,0 +1,86 @@
+"""Seeded batches and crops whose content depends only on (seed, epoch, position).
+
+Training loops (pretraining, the linear probe, fine-tuning) draw their
+sample order from ``(seed, epoch)`` and each sample's augmentation from
+``(seed, epoch, position)``, so a run is reproducible on the CPU whatever
+the number of loader workers, and a resumed run replays what it missed.
+Samplers yield ``(index, sample_seed)`` pairs, which the datasets here take
+as keys.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import torch
+
+from ..errors import CorruptImageError
+from .transforms import RandomCrop, ViewConfig
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed from integers, stable across runs and machines."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+class CropFlipDataset(torch.utils.data.Dataset):
+    """``dataset[(index, sample_seed)]`` → a random resized crop, flipped with probability ``flip_p``, and the label.
+
+    Both draws come from ``random.Random(sample_seed)``. An unreadable image
+    gives ``None``, which :func:`collate_images` leaves out.
+    """
+
+    def __init__(self, dataset, view: ViewConfig, flip_p: float = 0.5):
+        self.dataset, self.crop, self.flip_p = dataset, RandomCrop(view), flip_p
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, sample_seed = key
+        try:
+            image, label = self.dataset[index]
+        except CorruptImageError:
+            return None
+        rng = random.Random(sample_seed)
+        image = self.crop(image, rng)
+        if rng.random() < self.flip_p:
+            image = image.flip(-1)
+        return image, label
+
+
+def collate_images(items):
+    """Stack the readable ``(image, label)`` pairs of a batch; ``None`` when none could be read."""
+    kept = [it for it in items if it is not None]
+    if not kept:
+        return None
+    images, labels = zip(*kept)
+    return torch.stack(images), torch.as_tensor(labels)
+
+
+class EpochBatches(torch.utils.data.Sampler):
+    """Batches of ``(index, sample_seed)`` for ``epochs`` passes over ``indices``.
+
+    Each epoch is a permutation seeded by ``(seed, epoch)``. ``drop_last``
+    drops an epoch's incomplete final batch; else every image is seen once
+    an epoch, as the PyTorch reference loaders do.
+    """
+
+    def __init__(self, indices, batch_size: int, epochs: int, seed: int, drop_last: bool = False):
+        self.indices = np.asarray(indices)
+        self.batch, self.epochs, self.seed, self.drop_last = batch_size, epochs, seed, drop_last
+        n = len(self.indices)
+        self.steps_per_epoch = n // batch_size if drop_last else math.ceil(n / batch_size)
+
+    def __len__(self):
+        return self.epochs * self.steps_per_epoch
+
+    def __iter__(self):
+        n = len(self.indices)
+        for epoch in range(self.epochs):
+            perm = np.random.default_rng(derive_seed(self.seed, epoch, 1)).permutation(n)
+            for step in range(self.steps_per_epoch):
+                positions = range(step * self.batch, min((step + 1) * self.batch, n))
+                yield [(int(self.indices[perm[p]]), derive_seed(self.seed, epoch, p, 2)) for p in positions]
