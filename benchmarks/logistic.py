@@ -18,9 +18,12 @@ siambench side: :func:`siambench.eval_linear.logistic.logistic_sweep`.
 
 Prints the wall time of each, their ratio, the chosen λ and the test top-1
 of each and their difference; ``--json`` writes them out. The default size
-runs in a few minutes on two cores; the figure the protocol cares about is
-``--n 50000 --dim 2048 --classes 100`` (a transfer dataset the size of
-CIFAR or Food-101).
+takes about a minute on two quiet cores, nearly all of it scikit-learn's;
+the size the protocol cares about, ``--n 50000 --dim 2048 --classes 100``
+(a transfer dataset the size of CIFAR or Food-101), about fifteen minutes
+on one core. On a CPU both sides are bound by the same float32 matrix
+products at that size, so the ratio there is the ratio of loss
+evaluations; a GPU changes the cost of each of ours.
 """
 
 from __future__ import annotations
