@@ -17,6 +17,7 @@ from ..engine.safe_pickle import RestrictedUnpickler
 from ..errors import DatasetNotFoundError
 from .base import ArrayImageDataset
 from .registry import DatasetInfo, register_dataset
+from .splits import Holdout
 
 
 def load_pickle(path: str | Path) -> dict:
@@ -101,6 +102,7 @@ CIFAR10 = register_dataset(
         eval_size=32,
         eval_crop_fraction=1.0,
         test_split="test",
+        val_holdout=Holdout(count=5000),
         description="CIFAR-10: 50k training and 10k test 32x32 images in 10 classes.",
     )
 )
@@ -125,6 +127,7 @@ CIFAR100 = register_dataset(
         eval_size=32,
         eval_crop_fraction=1.0,
         test_split="test",
+        val_holdout=Holdout(count=5067),
         description="CIFAR-100: 50k training and 10k test 32x32 images in 100 fine classes.",
     )
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DatasetNotFoundError, SiambenchError
+from .splits import Holdout
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,10 @@ class DatasetInfo:
     The ``eval_*`` fields and splits say how evaluations read it: the image
     side and centre-crop fraction of frozen-feature evaluation, the split
     trained on, the split reported, and an official validation split if
-    the dataset has one (else evaluations hold one out of ``train_split``).
+    the dataset has one; else ``val_holdout`` is the protocol's rule for
+    holding one out of ``train_split`` (:mod:`siambench.data.splits`).
+    ``metric`` names the score the dataset is reported with (``top1``,
+    ``mean_per_class`` or ``map11`` for VOC2007's 11-point mAP).
     """
 
     name: str
@@ -48,6 +52,7 @@ class DatasetInfo:
     train_split: str = "train"
     test_split: str = "val"
     val_split: str | None = None
+    val_holdout: Holdout | None = None
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
