@@ -33,6 +33,8 @@ class DatasetInfo:
     holding one out of ``train_split`` (:mod:`siambench.data.splits`).
     ``metric`` names the score the dataset is reported with (``top1``,
     ``mean_per_class`` or ``map11`` for VOC2007's 11-point mAP).
+    ``split_sizes`` holds the published image count of each split, which
+    ``siambench data check`` compares against what is on disk.
     """
 
     name: str
@@ -53,6 +55,7 @@ class DatasetInfo:
     test_split: str = "val"
     val_split: str | None = None
     val_holdout: Holdout | None = None
+    split_sizes: dict = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}

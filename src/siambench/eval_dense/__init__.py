@@ -1,0 +1,1 @@
+"""Dense transfer: detection (detectron2), semantic segmentation and depth."""
