@@ -96,17 +96,28 @@ def _report(args) -> int:
         from .errors import SiambenchError
 
         raise SiambenchError(f"no result records under {args.results_dir}; run `siambench eval` or `make eval-all` first.")
-    text = FORMATS[args.format](records)
-    if args.format != "csv":
-        text += "".join(f"\n- {n}" for n in notes(records))
+    if args.table == "transfer":
+        from .report.transfer import transfer_table
+
+        text = transfer_table(records, args.format)
+    else:
+        text = FORMATS[args.format](records)
+        if args.format != "csv":
+            text += "".join(f"\n- {n}" for n in notes(records))
     if args.output:
         Path(args.output).write_text(text + "\n")
         print(f"written {args.output}")
     else:
         print(text)
     if args.plots:
-        for path in write_plots(records, Path(args.plots)):
-            print(f"plot {path}")
+        made = write_plots(records, Path(args.plots))
+        if args.table == "transfer":
+            from .report.transfer import transfer_bars
+
+            made.append(transfer_bars(records, Path(args.plots) / "transfer.png"))
+        for path in made:
+            if path is not None:
+                print(f"plot {path}")
     return 0
 
 
@@ -170,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["md", "latex", "csv"], default="md")
     r.add_argument("-o", "--output", help="write the table to this file")
     r.add_argument("--plots", metavar="DIR", help="also write PNG plots into DIR")
+    r.add_argument("--table", choices=["summary", "transfer"], default="summary",
+                   help="summary: one column per (task, dataset, protocol); transfer: BYOL's Table 3 layout, "
+                   "linear and fine-tuned blocks beside the published rows")
     r.set_defaults(func=_report)
 
     d = sub.add_parser("data", help="datasets")

@@ -58,6 +58,16 @@ class DatasetInfo:
     split_sizes: dict = field(default_factory=dict)
 
 
+    def error(self, message: str) -> DatasetNotFoundError:
+        """A layout problem of this dataset: what was found, then the expected layout and how to prepare it."""
+        message = message.rstrip()
+        if not message.endswith((".", "?", "!")):
+            message += "."
+        return DatasetNotFoundError(
+            f"dataset {self.name!r}: {message} Expected layout: {self.layout} To prepare it: {self.prepare}"
+        )
+
+
 _REGISTRY: dict[str, DatasetInfo] = {}
 
 
@@ -132,4 +142,6 @@ def build_dataset(name: str, split: str, data_root=None, path=None, **options):
 
 def _load_builtin_entries() -> None:
     # Importing the reader modules registers their entries.
-    from . import cifar, digits, folder, hf, shapes  # noqa: F401
+    from . import (  # noqa: F401
+        aircraft, birdsnap, caltech101, cars, cifar, digits, dtd, flowers, folder, food101, hf, pets, shapes, sun397, voc,
+    )

@@ -47,7 +47,7 @@ def summarize(records: list[dict]) -> tuple[list[str], list[str], dict]:
     return list(rows), cols, cells
 
 
-def _fmt(cell, latex=False) -> str:
+def format_cell(cell, latex=False) -> str:
     if cell is None:
         return "–"
     mean, std, n = cell
@@ -61,11 +61,11 @@ def to_markdown(records: list[dict]) -> str:
     rows, cols, cells = summarize(records)
     lines = ["| checkpoint | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for row in rows:
-        lines.append(f"| {row} | " + " | ".join(_fmt(cells[row].get(c)) for c in cols) + " |")
+        lines.append(f"| {row} | " + " | ".join(format_cell(cells[row].get(c)) for c in cols) + " |")
     return "\n".join(lines)
 
 
-def _latex_escape(text: str) -> str:
+def latex_escape(text: str) -> str:
     for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#")):
         text = text.replace(a, b)
     return text
@@ -74,9 +74,9 @@ def _latex_escape(text: str) -> str:
 def to_latex(records: list[dict]) -> str:
     rows, cols, cells = summarize(records)
     lines = [r"\begin{tabular}{l" + "c" * len(cols) + "}", r"\toprule",
-             "checkpoint & " + " & ".join(_latex_escape(c) for c in cols) + r" \\", r"\midrule"]
+             "checkpoint & " + " & ".join(latex_escape(c) for c in cols) + r" \\", r"\midrule"]
     for row in rows:
-        lines.append(_latex_escape(row) + " & " + " & ".join(_fmt(cells[row].get(c), latex=True) for c in cols) + r" \\")
+        lines.append(latex_escape(row) + " & " + " & ".join(format_cell(cells[row].get(c), latex=True) for c in cols) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines)
 
