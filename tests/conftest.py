@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -27,3 +28,15 @@ def run_cli():
         return proc
 
     return run
+
+
+@pytest.fixture
+def random_backbone(tmp_path):
+    """A random-init quarter-width ResNet-18 written as a siambench backbone file."""
+    from siambench.checkpoints import save_backbone
+    from siambench.models import backbone_state_dict, build_resnet
+
+    torch.manual_seed(0)
+    model = build_resnet("resnet18", 0.25, "imagenet")
+    save_backbone(tmp_path / "random", backbone_state_dict(model), model.spec, method="random-init", name="random-init")
+    return tmp_path / "random"

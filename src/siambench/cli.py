@@ -65,16 +65,47 @@ def _context(args):
                        force=getattr(args, "force", False), subset_file=getattr(args, "subset_file", None))
 
 
+def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
+    """``(task, dataset, protocol)`` of each run the command asks for (before seeds)."""
+    from .errors import ConfigError
+
+    if args.task == "transfer":
+        from .eval_transfer.run import BENCHMARK, GRIDS
+
+        kind = args.protocol or "linear"
+        if kind not in ("linear", "finetune"):
+            raise ConfigError(f"eval transfer --protocol is linear or finetune, got {kind!r}")
+        names = args.datasets or args.dataset or "all"
+        datasets = BENCHMARK if names == "all" else tuple(names.split(","))
+        protocol = "linear" if kind == "linear" else GRIDS[args.grid]
+        return [(f"transfer-{kind}", name, protocol) for name in datasets]
+    if not args.dataset:
+        raise ConfigError(f"eval {args.task} needs --dataset NAME (siambench data list)")
+    task = args.task if args.task != "semisup" else f"semisup-{args.fraction}pct"
+    return [(task, args.dataset, args.protocol)]
+
+
 def _eval(args) -> int:
+    import dataclasses
+
+    from .errors import DatasetNotFoundError
     from .evaluate import run_stage
 
-    task = args.task if args.task != "semisup" else f"semisup-{args.fraction}pct"
-    record, computed = run_stage(_context(args), task, args.dataset, args.protocol, args.overrides)
-    state = "written" if computed else "already there (use --force to recompute)"
-    print(f"record {state}: {record['_path']}")
-    for name, value in record["metrics"].items():
-        print(f"  {name:16s} {value:.3f}" if isinstance(value, float) else f"  {name:16s} {value}")
-    return 0
+    ctx, status = _context(args), 0
+    for task, dataset, protocol in _eval_jobs(args):
+        for seed in range(args.seed, args.seed + args.seeds):
+            try:
+                record, computed = run_stage(dataclasses.replace(ctx, seed=seed), task, dataset, protocol,
+                                             args.overrides)
+            except DatasetNotFoundError as err:
+                print(f"skipped {task} on {dataset}: {err}")
+                status = 1
+                continue
+            state = "written" if computed else "already there (use --force to recompute)"
+            print(f"record {state}: {record['_path']}")
+            for name, value in record["metrics"].items():
+                print(f"  {name:16s} {value:.3f}" if isinstance(value, float) else f"  {name:16s} {value}")
+    return status
 
 
 def _eval_all(args) -> int:
@@ -141,6 +172,24 @@ def _data(args) -> int:
     return 0
 
 
+def _data_check(args) -> int:
+    from .data.prepare import check_all
+
+    statuses = check_all(args.data_root, args.datasets.split(",") if args.datasets else None)
+    for status in statuses:
+        print("\n".join(status.lines()))
+    return 0 if all(s.present and all(x.ok for x in s.splits) for s in statuses) else 1
+
+
+def _data_prepare(args) -> int:
+    from .data.prepare import check, prepare
+
+    path = prepare(args.name, args.data_root)
+    print("\n".join(check(args.name, args.data_root).lines()))
+    print(f"manifest written: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="siambench", description="BYOL/SimSiam pretraining and SSL evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,10 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="run one evaluation and write its record",
                        description="Evaluate a checkpoint; the record goes to RESULTS/<task>__<dataset>__<protocol>__"
                        "seed<S>__<sha>.json and an existing record is not recomputed.")
-    e.add_argument("task", choices=["knn", "linear", "semisup"])
-    e.add_argument("--dataset", required=True, help="registry name (siambench data list)")
+    e.add_argument("task", choices=["knn", "linear", "semisup", "transfer"])
+    e.add_argument("--dataset", help="registry name (siambench data list)")
     e.add_argument("--protocol", default=None, help="preset: knn default; linear logreg|tiny|byol|simsiam|"
-                   "simsiam_paper|moco; semisup tiny|byol|simclr")
+                   "simsiam_paper|moco; semisup tiny|byol|simclr; transfer linear|finetune")
+    e.add_argument("--datasets", help="transfer: all (the 12 of BYOL's Table 3) or names, comma-separated")
+    e.add_argument("--grid", choices=["full", "small", "tiny"], default="full",
+                   help="transfer finetune: the protocol's 7x8 (LR, wd) grid, a 3x2 grid, or the CPU stand-in preset")
+    e.add_argument("--seeds", type=int, default=1, help="run seeds SEED .. SEED+N-1, one record each")
     e.add_argument("--fraction", type=int, choices=[1, 10], default=1, help="semisup: percent of labels")
     e.add_argument("--subset-file", help="semisup: SimCLR's 1percent.txt / 10percent.txt (else a seeded "
                    "class-balanced draw, flagged as not standard)")
@@ -173,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("eval-all", help="every evaluation for one checkpoint, resumable (make eval-all)")
     _add_eval_options(a)
-    a.add_argument("--tasks", help="only these tasks, comma-separated (knn, linear, semisup)")
+    a.add_argument("--tasks", help="only these tasks, comma-separated (knn, linear, semisup, transfer)")
     a.set_defaults(func=_eval_all)
 
     r = sub.add_parser("report", help="tables and plots from result records")
@@ -190,12 +243,28 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True)
     dl = dsub.add_parser("list", help="list the registered datasets")
     dl.set_defaults(func=_data)
+    dc = dsub.add_parser("check", help="for each dataset of the benchmarks: found or missing, image counts per "
+                         "split against the published ones, and how to prepare what is missing")
+    dc.add_argument("--data-root", help="folder holding the datasets (default: $SIAMBENCH_DATA)")
+    dc.add_argument("--datasets", help="only these, comma-separated (default: every dataset with published sizes)")
+    dc.set_defaults(func=_data_check)
+    dp = dsub.add_parser("prepare", help="download a dataset where a downloader exists (else print the manual "
+                         "steps), verify its layout and write its manifest of files, labels and checksums")
+    dp.add_argument("name", help="registry name (siambench data list)")
+    dp.add_argument("--data-root", required=True, help="folder that holds (or will hold) the datasets")
+    dp.set_defaults(func=_data_prepare)
     from .checkpoints.cli import add_parser as add_ckpt_parser; add_ckpt_parser(sub)  # noqa: E702, I001
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may follow the options too (argparse only takes them before).
+    if extra and (not hasattr(args, "overrides") or any(x.startswith("-") or "=" not in x for x in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     try:
         return args.func(args)
     except SiambenchError as err:

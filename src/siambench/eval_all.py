@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .errors import DatasetNotFoundError, SiambenchError
 from .evaluate import EvalContext, run_stage
+from .eval_transfer.run import BENCHMARK
 from .report import tables
 
 
@@ -36,6 +37,12 @@ EMBEDDED_PLAN = (
     Job("semisup-10pct", "shapes", "tiny"),
 )
 
+TRANSFER_STAND_INS = (
+    Job("transfer-linear", "shapes", "linear"),
+    Job("transfer-linear", "digits", "linear"),
+    Job("transfer-finetune", "digits", "finetune_tiny"),
+)
+
 DATA_PLAN = (
     Job("knn", "imagenet", "default"),
     Job("linear", "imagenet", "byol"),
@@ -45,13 +52,15 @@ DATA_PLAN = (
     Job("linear", "cifar10", "logreg"),
     Job("knn", "cifar100", "default"),
     Job("linear", "cifar100", "logreg"),
+    *(Job(task, name, protocol) for task, protocol in (("transfer-linear", "linear"), ("transfer-finetune", "finetune"))
+      for name in BENCHMARK),
 )
 
 
 def plan(data_root: str | None) -> tuple[Job, ...]:
     from .data import resolve_data_root
 
-    return DATA_PLAN if resolve_data_root(data_root) is not None else EMBEDDED_PLAN
+    return DATA_PLAN if resolve_data_root(data_root) is not None else EMBEDDED_PLAN + TRANSFER_STAND_INS
 
 
 def eval_all(ctx: EvalContext, jobs: tuple[Job, ...] | None = None, tasks: list[str] | None = None) -> dict:
@@ -62,6 +71,17 @@ def eval_all(ctx: EvalContext, jobs: tuple[Job, ...] | None = None, tasks: list[
     jobs = jobs or plan(ctx.data_root)
     if tasks:
         jobs = tuple(j for j in jobs if j.task in tasks or j.task.split("-")[0] in tasks)
+    outcome = _run(ctx, jobs)
+    transfer = [j for j in jobs if j.task.startswith("transfer-")]
+    if transfer and not any(r["task"].startswith("transfer-") for r in outcome["records"]):
+        # None of the 12 datasets is present: the embedded stand-ins show the stage working, labelled as such.
+        more = _run(ctx, tuple(j for j in TRANSFER_STAND_INS if j not in jobs))
+        for key in outcome:
+            outcome[key] += more[key]
+    return outcome
+
+
+def _run(ctx: EvalContext, jobs: tuple[Job, ...]) -> dict:
     records, skipped, failed = [], [], []
     bar = tqdm(jobs, desc="eval-all", disable=not ctx.progress, dynamic_ncols=True)
     for job in bar:

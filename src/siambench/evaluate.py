@@ -149,6 +149,7 @@ def load_stages() -> dict:
     from .eval_knn import run as _knn  # noqa: F401
     from .eval_linear import run as _linear  # noqa: F401
     from .eval_semisup import run as _semisup  # noqa: F401
+    from .eval_transfer import run as _transfer  # noqa: F401
 
     return STAGES
 
@@ -167,6 +168,10 @@ def default_protocol(task: str, dataset: str) -> str:
     embedded = get_dataset_info(dataset).embedded
     if task == "linear":
         return "logreg" if embedded or dataset.startswith("cifar") else "byol"
+    if task == "transfer-linear":
+        return "linear"
+    if task == "transfer-finetune":
+        return "finetune_tiny" if embedded else "finetune"
     return "tiny" if embedded else "byol"
 
 

@@ -6,6 +6,7 @@ from PIL import Image
 
 import siambench.data.birdsnap  # noqa: F401  (registers the entry)
 from siambench.data import build_dataset, get_dataset_info
+from siambench.data.splits import Holdout
 from siambench.errors import CorruptImageError, DatasetNotFoundError
 
 # (id, common, scientific, dir), written out of id order; folder names sort differently from ids.
@@ -128,6 +129,6 @@ def test_registry_entry():
     info = get_dataset_info("birdsnap")
     assert info.num_classes == 500 and info.metric == "top1"
     assert info.split_sizes == {"train": 47386, "test": 2443}
-    assert info.val_holdout.like_test and (info.train_split, info.test_split) == ("train", "test")
+    assert info.val_holdout == Holdout(count=4981) and (info.train_split, info.test_split) == ("train", "test")
     assert "Kornblith" in info.description and "get_birdsnap.py" in info.prepare
     assert info.eval_size == 224 and info.eval_crop_fraction == 1.0

@@ -10,9 +10,8 @@ from siambench.eval_linear.logistic import (
     fit_logistic,
     logistic_objective,
     logistic_sweep,
-    mean_per_class_accuracy,
     predict,
-    top1_accuracy,
+    score,
 )
 
 
@@ -52,7 +51,7 @@ def test_same_solution_as_sklearn_for_the_same_C(C):
     ours, theirs = logistic_objective(x, y, W, b, C), logistic_objective(x, y, clf.coef_, clf.intercept_, C)
     assert ours == pytest.approx(theirs, rel=1e-3)
     assert info["objective"] == pytest.approx(ours, rel=1e-4)
-    acc_ours = top1_accuracy(predict(xt, W, b), yt)
+    acc_ours = score(predict(xt, W, b), yt, "top1")
     acc_theirs = 100 * clf.score(xt, yt)
     assert abs(acc_ours - acc_theirs) <= 0.5
 
@@ -99,13 +98,13 @@ def test_sweep_selects_the_best_validation_score_and_refits_on_train_plus_val():
 
     # Each λ's val score is that of an independent cold-start fit at that λ.
     W, b, _ = fit_logistic(*train, 1.0 / r["best_lambda"], 4, tol=1e-7)
-    assert top1_accuracy(predict(val[0], W, b), val[1]) == pytest.approx(r["best_val"], abs=0.5)
+    assert score(predict(val[0], W, b), val[1], "top1") == pytest.approx(r["best_val"], abs=0.5)
 
     # The reported test score is the refit on train + val.
     both = (np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]]))
     W, b, _ = fit_logistic(*both, 1.0 / r["best_lambda"], 4, tol=1e-7)
     assert r["refit"]["objective"] == pytest.approx(logistic_objective(*both, W, b, r["best_C"]), rel=1e-3)
-    assert r["test"]["top1"] == pytest.approx(top1_accuracy(predict(test[0], W, b), test[1]), abs=0.5)
+    assert r["test"]["top1"] == pytest.approx(score(predict(test[0], W, b), test[1], "top1"), abs=0.5)
 
 
 def test_sweep_selects_on_the_metric_asked_for():
@@ -117,7 +116,7 @@ def test_sweep_selects_on_the_metric_asked_for():
     r = logistic_sweep(train, val, None, 4, lambdas=lambdas, metric="mean_per_class", refit=False)
     assert "test" not in r
     W, b = r["W"], r["b"]
-    assert mean_per_class_accuracy(predict(val[0], W, b), val[1], 4) == pytest.approx(r["best_val"])
+    assert score(predict(val[0], W, b), val[1], "mean_per_class", 4) == pytest.approx(r["best_val"])
     assert r["best_val"] == max(r["val_scores"])
 
 
@@ -125,5 +124,5 @@ def test_mean_per_class_accuracy_by_hand():
     pred = [0, 0, 1, 1, 2, 0, 3]
     target = [0, 0, 0, 1, 2, 2, 1]
     # class 0: 2 of 3, class 1: 1 of 2, class 2: 1 of 2; class 3 never a target
-    assert mean_per_class_accuracy(pred, target, 4) == pytest.approx(100 * (2 / 3 + 1 / 2 + 1 / 2) / 3)
-    assert top1_accuracy(pred, target) == pytest.approx(100 * 4 / 7)
+    assert score(pred, target, "mean_per_class", 4) == pytest.approx(100 * (2 / 3 + 1 / 2 + 1 / 2) / 3)
+    assert score(pred, target, "top1") == pytest.approx(100 * 4 / 7)

@@ -57,7 +57,14 @@ def collate_images(items):
     if not kept:
         return None
     images, labels = zip(*kept)
-    return torch.stack(images), torch.as_tensor(labels)
+    return torch.stack(images), stack_labels(labels)
+
+
+def stack_labels(labels) -> torch.Tensor:
+    """Class indices ``(B,)``, or multi-label vectors (VOC2007's) ``(B, C)``."""
+    if isinstance(labels[0], np.ndarray):
+        return torch.from_numpy(np.stack(labels))
+    return torch.as_tensor(labels)
 
 
 class EpochBatches(torch.utils.data.Sampler):

@@ -2,8 +2,7 @@
 
 Where a dataset has no official validation split, the transfer protocol
 (PROTOCOLS C.3) holds one out of the training images with a fixed size:
-5,000 images for CIFAR-10, 20 per class for Pets, the per-class counts of
-the test set for Birdsnap. A :class:`Holdout` names that rule once, in the
+5,000 images for CIFAR-10, 20 per class for Pets. A :class:`Holdout` names that rule once, in the
 dataset's registry entry, and :func:`holdout_indices` draws it from the
 training labels alone, so the split never depends on which images happen
 to decode and is reproducible from the index list (the draws are tested
@@ -12,7 +11,6 @@ on full-size label lists without any images).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,36 +22,28 @@ from ..errors import ConfigError
 class Holdout:
     """How many training images become validation images, drawn with ``seed``.
 
-    Exactly one of ``count`` (images drawn uniformly from the whole split),
-    ``per_class`` (the same number from every class) or ``like_test`` (each
-    class gives as many images as it has in the test split) is set.
+    Exactly one of ``count`` (images drawn uniformly from the whole split)
+    or ``per_class`` (the same number from every class) is set.
     """
 
     count: int | None = None
     per_class: int | None = None
-    like_test: bool = False
     seed: int = 0
 
     def __post_init__(self):
-        if sum(x is not None and x is not False for x in (self.count, self.per_class, self.like_test or None)) != 1:
-            raise ValueError("a Holdout sets exactly one of count, per_class, like_test")
+        if (self.count is None) == (self.per_class is None):
+            raise ValueError("a Holdout sets exactly one of count and per_class")
 
     def describe(self) -> str:
-        if self.count is not None:
-            rule = f"{self.count} images drawn uniformly"
-        elif self.per_class is not None:
-            rule = f"{self.per_class} images per class"
-        else:
-            rule = "per class as many images as the test split has"
+        rule = f"{self.count} images drawn uniformly" if self.count is not None else f"{self.per_class} images per class"
         return f"{rule} held out from the training split (seed {self.seed})"
 
 
-def holdout_indices(targets, rule: Holdout, test_targets=None) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted ``(train, val)`` indices into ``targets`` following ``rule``.
+def holdout_indices(targets, rule: Holdout) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``(train, val)`` indices into ``targets`` (the training split's class indices) following ``rule``.
 
-    ``targets`` are the training split's class indices; ``test_targets``
-    are needed only by ``like_test``. Asking for more images than a class
-    (or the split) has is an error naming the class, not a smaller split.
+    Asking for more images than a class (or the split) has is an error
+    naming the class, not a smaller split.
     """
     targets = np.asarray(targets)
     rng = np.random.default_rng(rule.seed)
@@ -62,21 +52,25 @@ def holdout_indices(targets, rule: Holdout, test_targets=None) -> tuple[np.ndarr
             raise ConfigError(f"cannot hold out {rule.count} of {len(targets)} training images")
         val = rng.permutation(len(targets))[: rule.count]
     else:
-        if rule.like_test:
-            if test_targets is None:
-                raise ValueError("Holdout(like_test=True) needs the test split's targets")
-            wanted = Counter(int(t) for t in np.asarray(test_targets))
-        else:
-            wanted = {int(c): rule.per_class for c in np.unique(targets)}
         val = []
-        for c in sorted(wanted):
+        for c in np.unique(targets):
             members = np.flatnonzero(targets == c)
-            if wanted[c] > len(members):
+            if rule.per_class > len(members):
                 raise ConfigError(
-                    f"class {c} has {len(members)} training images; the held-out split needs {wanted[c]} of them"
+                    f"class {c} has {len(members)} training images; the held-out split needs {rule.per_class} of them"
                 )
-            val.append(rng.permutation(members)[: wanted[c]])
-        val = np.concatenate(val) if val else np.zeros(0, dtype=np.int64)
+            val.append(rng.permutation(members)[: rule.per_class])
+        val = np.concatenate(val)
     val = np.sort(val.astype(np.int64))
-    train = np.setdiff1d(np.arange(len(targets)), val)
-    return train, val
+    return np.setdiff1d(np.arange(len(targets)), val), val
+
+
+def selection_split(info, train_targets, val_fraction: float = 0.2, seed: int = 0):
+    """``(train, val, description)``: the held-out split of a dataset without an official one.
+
+    The registry's rule (``info.val_holdout``) when there is one, else
+    ``val_fraction`` of the training images drawn with ``seed``.
+    """
+    rule = info.val_holdout or Holdout(count=int(round(len(train_targets) * val_fraction)), seed=seed)
+    train, val = holdout_indices(train_targets, rule)
+    return train, val, rule.describe()

@@ -21,6 +21,7 @@ import torch
 import torch.distributed as tdist
 from tqdm.auto import tqdm
 
+from ..data.sampling import stack_labels
 from ..data.transforms import Normalize, center_crop
 from ..errors import CorruptImageError
 from .dist import barrier
@@ -52,7 +53,7 @@ def collate_skipping_none(batch):
     if not kept:
         return None
     images, labels, indices = zip(*kept)
-    return torch.stack(images), torch.as_tensor(labels), torch.as_tensor(indices)
+    return torch.stack(images), stack_labels(labels), torch.as_tensor(indices)
 
 
 def _batches(encoder, dataset, size, crop_fraction, batch_size, device, num_workers, progress, desc, indices=None):

@@ -5,8 +5,6 @@ from .logistic import (
     fit_logistic,
     logistic_objective,
     logistic_sweep,
-    mean_per_class_accuracy,
-    top1_accuracy,
 )
 from .probe import run_linear_probe, train_linear_heads
 
@@ -15,8 +13,6 @@ __all__ = [
     "fit_logistic",
     "logistic_objective",
     "logistic_sweep",
-    "mean_per_class_accuracy",
     "run_linear_probe",
-    "top1_accuracy",
     "train_linear_heads",
 ]

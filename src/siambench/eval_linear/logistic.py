@@ -48,6 +48,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..engine.metrics import mean_per_class_accuracy, top1
+
 DEFAULT_LAMBDAS = tuple(float(v) for v in np.logspace(-6, 5, 45))
 METRICS = ("top1", "mean_per_class")
 MIN_CURVATURE = 1e-8  # floor of the softmax curvature the preconditioner assumes
@@ -86,34 +88,12 @@ def as_labels(y, device=None) -> torch.Tensor:
     return y.to(device=device, dtype=torch.long)
 
 
-def top1_accuracy(pred, target) -> float:
-    """Percentage of correct predictions."""
-    pred, target = as_labels(pred), as_labels(target)
-    return 100.0 * (pred == target).double().mean().item()
-
-
-def mean_per_class_accuracy(pred, target, num_classes: int | None = None) -> float:
-    """Mean over the classes present in ``target`` of each class's accuracy, in percent.
-
-    The transfer benchmark's metric for Aircraft, Pets, Caltech-101 and
-    Flowers (ssl-transfer: the confusion matrix's diagonal over its row sums,
-    averaged). Classes absent from ``target`` have no accuracy and are left
-    out of the mean.
-    """
-    pred, target = as_labels(pred).cpu(), as_labels(target).cpu()
-    k = int(num_classes or int(max(pred.max(), target.max())) + 1)
-    total = torch.bincount(target, minlength=k).double()
-    correct = torch.bincount(target[pred == target], minlength=k).double()
-    present = total > 0
-    return 100.0 * (correct[present] / total[present]).mean().item()
-
-
 def score(pred, target, metric: str, num_classes: int | None = None) -> float:
-    if metric == "top1":
-        return top1_accuracy(pred, target)
-    if metric == "mean_per_class":
-        return mean_per_class_accuracy(pred, target, num_classes)
-    raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    """``metric`` (``top1`` or ``mean_per_class``, percent) of predicted classes."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    pred, target = as_labels(pred).cpu().numpy(), as_labels(target).cpu().numpy()
+    return top1(pred, target) if metric == "top1" else mean_per_class_accuracy(pred, target, num_classes)
 
 
 # ---------------------------------------------------------------- the problem
@@ -414,7 +394,7 @@ def predict(X, W: torch.Tensor, b: torch.Tensor, chunk: int = 65536) -> torch.Te
 def evaluate(X, y, W, b, num_classes: int) -> dict:
     pred = predict(X, W, b).cpu()
     y = as_labels(y)
-    return {"top1": top1_accuracy(pred, y), "mean_per_class": mean_per_class_accuracy(pred, y, num_classes)}
+    return {metric: score(pred, y, metric, num_classes) for metric in METRICS}
 
 
 # ---------------------------------------------------------------- the sweep
@@ -434,6 +414,23 @@ def _predict_start(path, lam: float):
     (la, Wa, ba), (lb, Wb, bb) = path
     t = (math.log(lam) - lb) / (lb - la)
     return Wb + t * (Wb - Wa), bb + t * (bb - ba)
+
+
+def regularisation_path(problem: _Problem, lambdas: list[float], max_iter: int = 1000, tol: float = 1e-4,
+                        history: int = 10, order: str = "strong_to_weak", progress: bool = False):
+    """Yield ``(index, W, b, info)`` for every ``λ`` of ``lambdas``, solved in ``order`` with warm starts."""
+    if order not in ("strong_to_weak", "weak_to_strong"):
+        raise ValueError(f"order must be 'strong_to_weak' or 'weak_to_strong', got {order!r}")
+    sign = -1.0 if order == "strong_to_weak" else 1.0
+    path: list[tuple[float, torch.Tensor, torch.Tensor]] = []
+    curvature = None
+    for i in tqdm(sorted(range(len(lambdas)), key=lambda i: sign * lambdas[i]), desc="λ sweep",
+                  disable=not progress, leave=False):
+        W, b, info = _solve(problem, 1.0 / lambdas[i], _predict_start(path, lambdas[i]), max_iter, tol, history,
+                            curvature)
+        curvature = info["curvature"]
+        path = [*path[-1:], (math.log(lambdas[i]), W, b)]
+        yield i, W, b, info
 
 
 def logistic_sweep(
@@ -486,20 +483,10 @@ def logistic_sweep(
     problem = _Problem(Xtr, ytr, num_classes, pre)
 
     lambdas = [float(v) for v in lambdas]
-    if order not in ("strong_to_weak", "weak_to_strong"):
-        raise ValueError(f"order must be 'strong_to_weak' or 'weak_to_strong', got {order!r}")
-    sign = -1.0 if order == "strong_to_weak" else 1.0
-    sweep = sorted(range(len(lambdas)), key=lambda i: sign * lambdas[i])
     val_scores = [math.nan] * len(lambdas)
     fits = [None] * len(lambdas)
     best, best_solution = None, None
-    path: list[tuple[float, torch.Tensor, torch.Tensor]] = []
-    curvature = None
-    for i in tqdm(sweep, desc="λ sweep", disable=not progress, leave=False):
-        start_point = _predict_start(path, lambdas[i])
-        W, b, info = _solve(problem, 1.0 / lambdas[i], start_point, max_iter, tol, history, curvature)
-        curvature = info["curvature"]
-        path = [*path[-1:], (math.log(lambdas[i]), W, b)]
+    for i, W, b, info in regularisation_path(problem, lambdas, max_iter, tol, history, order, progress):
         val_scores[i] = score(predict(Xva, W, b).cpu(), yva.cpu(), metric, num_classes)
         fits[i] = info
         better = best is None or val_scores[i] > val_scores[best] or (
@@ -529,5 +516,72 @@ def logistic_sweep(
     }
     if test is not None:
         result["test"] = evaluate(test[0], test[1], W, b, num_classes)
+    result["seconds"] = time.perf_counter() - start
+    return result
+
+
+def decision_scores(X, W: torch.Tensor, b: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """A binary model's ``decision_function``: the log-odds of class 1 (scikit-learn's ``coef_`` row)."""
+    out = []
+    for start in range(0, X.shape[0], chunk):
+        x = as_tensor(X[start : start + chunk], W.device, W.dtype)
+        out.append(x @ (W[1] - W[0]) + (b[1] - b[0]))
+    return torch.cat(out)
+
+
+def one_vs_rest_sweep(
+    train,
+    val,
+    test,
+    val_score,
+    lambdas=DEFAULT_LAMBDAS,
+    refit: bool = True,
+    max_iter: int = 1000,
+    tol: float = 1e-4,
+    refit_tol: float = 1e-6,
+    history: int = 10,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+    progress: bool = False,
+) -> dict:
+    """The multi-label form of :func:`logistic_sweep` (VOC2007): one binary classifier per class.
+
+    ``train``, ``val``, ``test`` are ``(features, labels)`` with labels
+    ``(N, C)``, positive where equal to 1 (VOC's 0 "difficult" and -1 are
+    negatives). For every ``λ`` the ``C`` classifiers share that ``λ``, as
+    in ssl-transfer, and ``val_score(scores (N, C), labels)`` (the mean
+    11-point AP) picks it. The winners are refitted on train+val; the
+    result holds their test decision scores (``test_scores``, ``(N, C)``).
+    """
+    start = time.perf_counter()
+    device = _device(train[0], device)
+    Xtr, Xva = as_tensor(train[0], device, dtype), as_tensor(val[0], device, dtype)
+    ytr, yva = np.asarray(train[1]), np.asarray(val[1])
+    lambdas = [float(v) for v in lambdas]
+    pre = Preconditioner.fit(Xtr)
+    scores = np.zeros((len(lambdas), len(Xva), ytr.shape[1]))
+    solutions = []
+    for c in tqdm(range(ytr.shape[1]), desc="classes", disable=not progress, leave=False):
+        problem = _Problem(Xtr, torch.as_tensor(ytr[:, c] == 1, device=device).long(), 2, pre)
+        per_lambda = {}
+        for i, W, b, info in regularisation_path(problem, lambdas, max_iter, tol, history):
+            scores[i, :, c] = decision_scores(Xva, W, b).cpu().numpy()
+            per_lambda[i] = (W, b, info["curvature"])
+        solutions.append(per_lambda)
+    val_scores = [float(val_score(scores[i], yva)) for i in range(len(lambdas))]
+    best = max(range(len(lambdas)), key=lambda i: (val_scores[i], -lambdas[i]))
+    result = {"best_lambda": lambdas[best], "best_C": 1.0 / lambdas[best], "lambdas": lambdas,
+              "val_scores": val_scores, "best_val": val_scores[best]}
+    if test is not None:
+        Xboth = torch.cat([Xtr, Xva]) if refit else Xtr
+        yboth = np.concatenate([ytr, yva]) if refit else ytr
+        columns = []
+        for c, per_lambda in enumerate(solutions):
+            W, b, curvature = per_lambda[best]
+            if refit:
+                problem = _Problem(Xboth, torch.as_tensor(yboth[:, c] == 1, device=device).long(), 2, pre)
+                W, b, _ = _solve(problem, 1.0 / lambdas[best], (W, b), max_iter, refit_tol, history, curvature)
+            columns.append(decision_scores(test[0], W, b).cpu().numpy())
+        result["test_scores"] = np.stack(columns, 1)
     result["seconds"] = time.perf_counter() - start
     return result

@@ -6,36 +6,54 @@ import numpy as np
 import torch
 
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
-from .logistic import logistic_sweep
+from ..data.splits import selection_split
+from ..engine.metrics import voc11_map
+from .logistic import logistic_sweep, one_vs_rest_sweep
 from .probe import run_linear_probe
 
 
-def _held_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n)
-    cut = int(round(n * fraction))
-    return np.sort(order[cut:]), np.sort(order[:cut])
+def _selection_splits(ctx: EvalContext, dataset: str, train, cfg):
+    """``(train, val)`` feature/label pairs: the dataset's val split, else its held-out rule, and the rule's text.
+
+    The held-out draw uses the full training split's labels (:mod:`siambench.data.splits`),
+    so it names the same images whichever of them failed to decode.
+    """
+    info = ctx.info(dataset)
+    if info.val_split:
+        val = ctx.features(dataset, info.val_split, cfg.image_size, cfg.crop_fraction, cfg.batch_size)
+        return (train.features, train.labels), (val.features, val.labels), f"the dataset's {info.val_split} split"
+    targets = np.asarray(ctx.dataset(dataset, info.train_split).targets)
+    _, held, source = selection_split(info, targets, cfg.val_fraction, cfg.val_seed)
+    is_val = np.isin(train.indices, held)
+    return (train.features[~is_val], train.labels[~is_val]), (train.features[is_val], train.labels[is_val]), source
 
 
-def _logreg(ctx: EvalContext, dataset: str, cfg) -> EvalResult:
+def logreg_evaluation(ctx: EvalContext, dataset: str, cfg) -> EvalResult:
+    """The frozen-feature linear protocol (PROTOCOLS C.3): λ chosen on val by the dataset's metric, refit, test.
+
+    Multi-label datasets (VOC2007) get one binary classifier per class,
+    scored by the mean 11-point AP; the others a multinomial one, scored
+    by the dataset's metric (top-1 or mean per-class accuracy).
+    """
     info = ctx.info(dataset)
     get = lambda split: ctx.features(dataset, split, cfg.image_size, cfg.crop_fraction, cfg.batch_size)  # noqa: E731
     train, test = get(info.train_split), get(info.test_split)
-    if info.val_split:
-        val = get(info.val_split)
-        splits = ((train.features, train.labels), (val.features, val.labels))
-        source = f"the dataset's {info.val_split} split"
-    else:
-        keep, held = _held_out(len(train), cfg.val_fraction, cfg.val_seed)
-        splits = ((train.features[keep], train.labels[keep]), (train.features[held], train.labels[held]))
-        source = f"{len(held)} training images held out (seed {cfg.val_seed})"
+    fit, val, source = _selection_splits(ctx, dataset, train, cfg)
     lambdas = np.logspace(np.log10(cfg.lambdas.low), np.log10(cfg.lambdas.high), cfg.lambdas.num).tolist()
-    out = logistic_sweep(*splits, (test.features, test.labels), info.num_classes, lambdas=lambdas,
-                         metric=cfg.metric, refit=True, device=ctx.torch_device, progress=ctx.progress)
+    metric = cfg.metric or info.metric
+    if metric == "map11":
+        out = one_vs_rest_sweep(fit, val, (test.features, test.labels), voc11_map, lambdas=lambdas,
+                                device=ctx.torch_device, progress=ctx.progress)
+        metrics = {"map11": voc11_map(out["test_scores"], test.labels)}
+    else:
+        out = logistic_sweep(fit, val, (test.features, test.labels), info.num_classes, lambdas=lambdas,
+                             metric=metric, refit=True, device=ctx.torch_device, progress=ctx.progress)
+        metrics = dict(out["test"])
     return EvalResult(
-        metrics={"top1": out["test"]["top1"], "mean_per_class": out["test"]["mean_per_class"],
-                 "val_" + cfg.metric: out["best_val"]},
-        primary_metric=cfg.metric,
+        metrics={**metrics, "val_" + metric: out["best_val"]},
+        primary_metric=metric,
         hyperparameters={"lambda": out["best_lambda"], "C": out["best_C"], "validation": source,
+                         "train_images": len(fit[1]), "val_images": len(val[1]), "test_images": len(test.labels),
                          "val_scores": dict(zip(map(float, out["lambdas"]), map(float, out["val_scores"])))},
         config=cfg.to_dict(),
     )
@@ -59,4 +77,4 @@ def _probe(ctx: EvalContext, dataset: str, cfg) -> EvalResult:
 def evaluate(ctx: EvalContext, dataset: str, protocol: str, overrides: list[str]) -> EvalResult:
     cfg = load_protocol("linear", protocol, overrides)
     torch.manual_seed(ctx.seed)
-    return _logreg(ctx, dataset, cfg) if protocol == "logreg" else _probe(ctx, dataset, cfg)
+    return logreg_evaluation(ctx, dataset, cfg) if protocol == "logreg" else _probe(ctx, dataset, cfg)

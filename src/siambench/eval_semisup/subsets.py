@@ -145,8 +145,8 @@ def subset_from_names(dataset, names: list[str], source: str = "subset file") ->
         raise SubsetError(
             f"{source} does not match the training set in {folder} ({len(dataset)} images, "
             f"{len(dataset.classes)} classes): " + "; ".join(problems) + ". Each line must name a training "
-            f"image <wnid>_<number>.JPEG found as train/<wnid>/<wnid>_<number>.JPEG, once; check that the "
-            f"dataset is the full ILSVRC-2012 train split and the file is SimCLR's imagenet_subsets list."
+            "image <wnid>_<number>.JPEG found as train/<wnid>/<wnid>_<number>.JPEG, once; check that the "
+            "dataset is the full ILSVRC-2012 train split and the file is SimCLR's imagenet_subsets list."
         )
     return [location[(n.split("_", 1)[0], n)] for n in names]
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, precision_recall_curve
 
 from siambench.errors import ConfigError, SiambenchError
-from siambench.eval_transfer.metrics import mean_per_class_accuracy, score, top1, voc11_ap, voc11_map
+from siambench.engine.metrics import mean_per_class_accuracy, score, top1, voc11_ap, voc11_map
 
 
 def sklearn_voc11_ap(scores, labels):

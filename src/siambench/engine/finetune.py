@@ -1,0 +1,178 @@
+"""Fine-tuning a whole network with a new linear head: the loop the fine-tuning evaluations share.
+
+Semi-supervised fine-tuning (1 % / 10 % of ImageNet) and transfer
+fine-tuning (the 12-dataset benchmark) train the same thing the same way:
+the pretrained encoder plus a new linear head (weights N(0, 0.01), bias 0),
+SGD (Nesterov where the preset says), batch-norm in train mode, random
+resized crop + flip, test images centre-cropped. They differ in the length
+of the run (epochs or steps), the weight decay, the batch-norm momentum and,
+for multi-label VOC2007, the loss; those are arguments here.
+
+The preset is read from the keys ``data.crop_size``, ``data.crop_scale``,
+``data.eval_crop_fraction``, ``data.num_workers``, ``data.eval_batch_size``,
+``schedule.batch_size``, ``schedule.lr_schedule`` and ``optim.momentum``,
+``optim.nesterov``, ``optim.weight_decay``, ``optim.lr_scale_batch``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..configs import Config
+from ..data.sampling import CropFlipDataset, EpochBatches, collate_images
+from ..data.transforms import Normalize, ViewConfig, center_crop
+from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
+
+
+class Classifier(nn.Module):
+    """Encoder + a new linear head, initialised N(0, 0.01) with zero bias from ``generator``."""
+
+    def __init__(self, encoder: nn.Module, num_classes: int, generator: torch.Generator):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.num_features, num_classes)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=generator) * 0.01)
+            self.head.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.flatten(self.encoder(x), 1))
+
+
+class CenterCropView(torch.utils.data.Dataset):
+    """Test view of ``dataset[indices]``: centre crop + resize; an unreadable image gives ``None``."""
+
+    def __init__(self, dataset, indices, size: int, crop_fraction: float):
+        self.dataset, self.size, self.crop_fraction = dataset, size, crop_fraction
+        self.indices = range(len(dataset)) if indices is None else list(indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        try:
+            image, label = self.dataset[self.indices[i]]
+        except CorruptImageError:
+            return None
+        return center_crop(image, self.size, self.crop_fraction), label
+
+
+def cosine_lr(peak: float, step: int, total: int) -> float:
+    """Cosine decay from ``peak`` to 0 over ``total`` steps, no warmup (SimCLR's fine-tuning)."""
+    return peak * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
+
+
+def peak_lr(lr: float, batch_size: int, cfg: Config) -> float:
+    """``lr × batch / lr_scale_batch`` when the preset scales LRs with the batch, else ``lr``."""
+    scale = cfg.optim.get("lr_scale_batch")
+    return lr * batch_size / scale if scale else lr
+
+
+def set_bn_momentum(model: nn.Module, momentum: float) -> None:
+    """Set every batch-norm layer's running-statistics momentum (PyTorch's: 1 − TF's decay)."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = momentum
+
+
+def multilabel_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sigmoid cross-entropy per class, positives where the VOC label is 1 (0 and -1 are negatives)."""
+    return F.binary_cross_entropy_with_logits(logits, (targets == 1).to(logits.dtype))
+
+
+def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int, cfg: Config, seed: int,
+             device="cpu", progress: bool = True, desc: str = "finetune", *, steps: int | None = None,
+             weight_decay: float | None = None, multilabel: bool = False) -> dict:
+    """Train ``classifier`` in place on ``train_set[indices]``; returns what the run did.
+
+    The run lasts ``epochs`` passes, or exactly ``steps`` optimiser steps
+    when given (as many passes as that takes). ``weight_decay`` overrides
+    the preset's. The batch is the preset's, capped at the number of images
+    so that a tiny subset still takes steps. Raises
+    :class:`TrainingDivergedError` on a non-finite loss.
+    """
+    batch_size = min(int(cfg.schedule.batch_size), len(indices))
+    if steps is not None:
+        epochs = max(1, math.ceil(steps / (len(indices) // batch_size)))
+    sampler = EpochBatches(indices, batch_size, epochs, seed, drop_last=True)
+    total = len(sampler) if steps is None else min(steps, len(sampler))
+    view = ViewConfig(crop_size=int(cfg.data.crop_size), crop_scale=tuple(cfg.data.crop_scale), crop_mode="torchvision")
+    loader = torch.utils.data.DataLoader(
+        CropFlipDataset(train_set, view),
+        batch_sampler=sampler,
+        num_workers=int(cfg.data.num_workers),
+        collate_fn=collate_images,
+    )
+    peak = peak_lr(lr, batch_size, cfg)
+    o = cfg.optim
+    wd = o.weight_decay if weight_decay is None else weight_decay
+    optimizer = torch.optim.SGD(classifier.parameters(), lr=peak, momentum=o.momentum,
+                                nesterov=bool(o.nesterov) and o.momentum > 0, weight_decay=wd)
+    schedule = cfg.schedule.get("lr_schedule", "cosine")
+    if schedule not in ("cosine", "constant"):
+        raise ConfigError(f"schedule.lr_schedule must be 'cosine' or 'constant', got {schedule!r}")
+    loss_fn = multilabel_loss if multilabel else F.cross_entropy
+    normalize = Normalize().to(device)
+    classifier.to(device).train()
+    last_loss = float("nan")
+    bar = tqdm(loader, total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    for step, batch in enumerate(bar):
+        if step >= total:
+            break
+        if batch is None:
+            continue
+        images, labels = batch
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(peak, step, total) if schedule == "cosine" else peak
+        logits = classifier(normalize(images.to(device, non_blocking=True)))
+        loss = loss_fn(logits, labels.to(device, non_blocking=True))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step % 10 == 0 or step == total - 1:
+            last_loss = float(loss.detach())
+            if not math.isfinite(last_loss):
+                raise TrainingDivergedError(f"{desc}: the loss became {last_loss} at step {step} (lr {peak:g})")
+            bar.set_postfix(loss=f"{last_loss:.3f}")
+    return {"steps": total, "batch_size": batch_size, "peak_lr": peak, "weight_decay": wd, "final_loss": last_loss}
+
+
+@torch.no_grad()
+def predict(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu", progress: bool = True,
+            desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+    """``(outputs, targets)`` of ``classifier`` on centre crops of ``dataset[indices]``; unreadable images left out."""
+    loader = torch.utils.data.DataLoader(
+        CenterCropView(dataset, indices, int(cfg.data.crop_size), float(cfg.data.eval_crop_fraction)),
+        batch_size=int(cfg.data.get("eval_batch_size", 256)),
+        num_workers=int(cfg.data.num_workers),
+        collate_fn=collate_images,
+    )
+    normalize = Normalize().to(device)
+    classifier.to(device).eval()
+    outputs, targets = [], []
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+        if batch is None:
+            continue
+        images, labels = batch
+        outputs.append(classifier(normalize(images.to(device, non_blocking=True))).float().cpu().numpy())
+        targets.append(labels.numpy())
+    if not outputs:
+        raise SiambenchError(f"{desc}: no readable images to evaluate")
+    return np.concatenate(outputs), np.concatenate(targets)
+
+
+def evaluate(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu", progress: bool = True,
+             desc: str = "eval") -> dict:
+    """Top-1 and top-k accuracy (%, k = min(5, classes)) on centre crops of ``dataset[indices]``."""
+    logits, labels = predict(classifier, dataset, indices, cfg, device, progress, desc)
+    k = min(5, logits.shape[1])
+    top = np.argsort(-logits, axis=1, kind="stable")[:, :k]
+    hits = top == labels[:, None]
+    return {"top1": 100.0 * hits[:, 0].mean(), "top5": 100.0 * hits.any(1).mean(), "top5_k": k,
+            "images": len(labels)}
