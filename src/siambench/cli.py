@@ -79,6 +79,12 @@ def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
         datasets = BENCHMARK if names == "all" else tuple(names.split(","))
         protocol = "linear" if kind == "linear" else GRIDS[args.grid]
         return [(f"transfer-{kind}", name, protocol) for name in datasets]
+    if args.task == "detection":
+        from .configs import load_preset
+
+        protocol = args.detection_task or args.protocol
+        dataset = args.dataset or (load_preset("detection", protocol).dataset if protocol else "shapes_voc")
+        return [("detection", dataset, protocol)]
     if not args.dataset:
         raise ConfigError(f"eval {args.task} needs --dataset NAME (siambench data list)")
     task = args.task if args.task != "semisup" else f"semisup-{args.fraction}pct"
@@ -86,21 +92,20 @@ def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
 
 
 def _eval(args) -> int:
-    import dataclasses
-
     from .errors import DatasetNotFoundError
-    from .evaluate import run_stage
+    from .evaluate import run_seeds
 
     ctx, status = _context(args), 0
+    gpus = [f"launch.num_gpus={args.gpus}"] if args.gpus and args.task == "detection" else []
+    overrides = list(args.overrides) + gpus
     for task, dataset, protocol in _eval_jobs(args):
-        for seed in range(args.seed, args.seed + args.seeds):
-            try:
-                record, computed = run_stage(dataclasses.replace(ctx, seed=seed), task, dataset, protocol,
-                                             args.overrides)
-            except DatasetNotFoundError as err:
-                print(f"skipped {task} on {dataset}: {err}")
-                status = 1
-                continue
+        try:
+            outcomes = run_seeds(ctx, task, dataset, protocol, overrides, args.seeds)
+        except DatasetNotFoundError as err:
+            print(f"skipped {task} on {dataset}: {err}")
+            status = 1
+            continue
+        for record, computed in outcomes:
             state = "written" if computed else "already there (use --force to recompute)"
             print(f"record {state}: {record['_path']}")
             for name, value in record["metrics"].items():
@@ -208,14 +213,19 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="run one evaluation and write its record",
                        description="Evaluate a checkpoint; the record goes to RESULTS/<task>__<dataset>__<protocol>__"
                        "seed<S>__<sha>.json and an existing record is not recomputed.")
-    e.add_argument("task", choices=["knn", "linear", "semisup", "transfer"])
+    e.add_argument("task", choices=["knn", "linear", "semisup", "transfer", "detection"])
     e.add_argument("--dataset", help="registry name (siambench data list)")
     e.add_argument("--protocol", default=None, help="preset: knn default; linear logreg|tiny|byol|simsiam|"
                    "simsiam_paper|moco; semisup tiny|byol|simclr; transfer linear|finetune")
     e.add_argument("--datasets", help="transfer: all (the 12 of BYOL's Table 3) or names, comma-separated")
     e.add_argument("--grid", choices=["full", "small", "tiny"], default="full",
                    help="transfer finetune: the protocol's 7x8 (LR, wd) grid, a 3x2 grid, or the CPU stand-in preset")
-    e.add_argument("--seeds", type=int, default=1, help="run seeds SEED .. SEED+N-1, one record each")
+    e.add_argument("--seeds", "--trials", type=int, default=1, help="run seeds SEED .. SEED+N-1, one record each "
+                   "(MoCo reports detection as the mean of 5 trials)")
+    e.add_argument("--task", dest="detection_task", choices=["voc0712", "coco_1x", "coco_2x", "tiny"],
+                   help="detection: MoCo's R50-C4 protocol on VOC07+12 or COCO (1x/2x), or the tiny CPU check")
+    e.add_argument("--gpus", type=int, help="detection: train on N GPUs, schedule scaled linearly "
+                   "(batch and LR x N/8, iterations x 8/N); default: every visible GPU, schedule as written")
     e.add_argument("--fraction", type=int, choices=[1, 10], default=1, help="semisup: percent of labels")
     e.add_argument("--subset-file", help="semisup: SimCLR's 1percent.txt / 10percent.txt (else a seeded "
                    "class-balanced draw, flagged as not standard)")

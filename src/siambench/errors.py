@@ -34,3 +34,7 @@ class CheckpointError(SiambenchError):
 
 class TrainingDivergedError(SiambenchError):
     """The loss became NaN or infinite."""
+
+
+class EngineNotInstalledError(SiambenchError):
+    """An optional engine (detectron2, mmsegmentation) cannot be imported; ``eval-all`` records the stage as skipped."""

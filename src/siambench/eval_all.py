@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
-from .errors import DatasetNotFoundError, SiambenchError
+from .errors import DatasetNotFoundError, EngineNotInstalledError, SiambenchError
 from .evaluate import EvalContext, run_stage
 from .eval_transfer.run import BENCHMARK
 from .report import tables
@@ -35,6 +35,7 @@ EMBEDDED_PLAN = (
     Job("linear", "shapes", "tiny"),
     Job("semisup-1pct", "shapes", "tiny"),
     Job("semisup-10pct", "shapes", "tiny"),
+    Job("detection", "shapes_voc", "tiny"),
 )
 
 TRANSFER_STAND_INS = (
@@ -52,6 +53,7 @@ DATA_PLAN = (
     Job("linear", "cifar10", "logreg"),
     Job("knn", "cifar100", "default"),
     Job("linear", "cifar100", "logreg"),
+    Job("detection", "voc0712", "voc0712"),
     *(Job(task, name, protocol) for task, protocol in (("transfer-linear", "linear"), ("transfer-finetune", "finetune"))
       for name in BENCHMARK),
 )
@@ -88,7 +90,7 @@ def _run(ctx: EvalContext, jobs: tuple[Job, ...]) -> dict:
         bar.set_postfix_str(f"{job.task} {job.dataset}")
         try:
             record, computed = run_stage(ctx, job.task, job.dataset, job.protocol)
-        except DatasetNotFoundError as err:
+        except (DatasetNotFoundError, EngineNotInstalledError) as err:
             skipped.append((job, str(err)))
             continue
         except SiambenchError as err:

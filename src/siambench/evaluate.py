@@ -10,6 +10,7 @@ through it and nothing else.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
@@ -150,6 +151,7 @@ def load_stages() -> dict:
     from .eval_linear import run as _linear  # noqa: F401
     from .eval_semisup import run as _semisup  # noqa: F401
     from .eval_transfer import run as _transfer  # noqa: F401
+    from .eval_dense.detection import run as _detection  # noqa: F401
 
     return STAGES
 
@@ -165,6 +167,10 @@ def default_protocol(task: str, dataset: str) -> str:
     """The preset used when none is named: small ones for embedded data, the BYOL paper's otherwise."""
     if task == "knn":
         return "default"
+    if task == "detection":
+        from .eval_dense.detection.config import default_preset
+
+        return default_preset(dataset)
     embedded = get_dataset_info(dataset).embedded
     if task == "linear":
         return "logreg" if embedded or dataset.startswith("cifar") else "byol"
@@ -175,15 +181,18 @@ def default_protocol(task: str, dataset: str) -> str:
     return "tiny" if embedded else "byol"
 
 
+def protocol_name(protocol: str, overrides: list[str] | None) -> str:
+    """The protocol as a record names it: a run with overrides is a protocol of its own, never the preset's."""
+    return protocol + (f"+{hashlib.sha256(' '.join(overrides).encode()).hexdigest()[:8]}" if overrides else "")
+
+
 def run_stage(ctx: EvalContext, task: str, dataset: str, protocol: str | None, overrides: list[str] | None = None) -> tuple[dict, bool]:
     """Run (or find) one evaluation; returns ``(record, computed)``."""
     stages = load_stages()
     protocol = protocol or default_protocol(task, dataset)
     if task not in stages:
         raise SiambenchError(f"unknown evaluation {task!r}; expected one of {', '.join(sorted(stages))}")
-    # A run with overrides is a protocol of its own, never mistaken for the preset's record.
-    name = protocol + (f"+{hashlib.sha256(' '.join(overrides).encode()).hexdigest()[:8]}" if overrides else "")
-    key = RecordKey(ctx.sha256, task, dataset, name, ctx.seed)
+    key = RecordKey(ctx.sha256, task, dataset, protocol_name(protocol, overrides), ctx.seed)
     if not ctx.force and (record := find_record(ctx.results_dir, key)) is not None:
         return record, False
     torch.manual_seed(ctx.seed)
@@ -200,3 +209,10 @@ def run_stage(ctx: EvalContext, task: str, dataset: str, protocol: str | None, o
         wall_time_s=time.perf_counter() - start, notes=notes,
     )
     return find_record(path.parent, key), True
+
+
+def run_seeds(ctx: EvalContext, task: str, dataset: str, protocol: str | None, overrides: list[str] | None = None,
+              seeds: int = 1) -> list[tuple[dict, bool]]:
+    """``seeds`` runs with seeds ``ctx.seed, ctx.seed + 1, ...``, one record each (a found record is not rerun)."""
+    return [run_stage(dataclasses.replace(ctx, seed=ctx.seed + k), task, dataset, protocol, overrides)
+            for k in range(seeds)]
