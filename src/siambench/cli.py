@@ -65,6 +65,9 @@ def _context(args):
                        force=getattr(args, "force", False), subset_file=getattr(args, "subset_file", None))
 
 
+DENSE_DATASETS = {"segmentation": ("voc2012_seg", "shapes_seg"), "depth": ("nyu_depth_v2", "shapes_depth")}
+
+
 def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
     """``(task, dataset, protocol)`` of each run the command asks for (before seeds)."""
     from .errors import ConfigError
@@ -85,6 +88,11 @@ def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
         protocol = args.detection_task or args.protocol
         dataset = args.dataset or (load_preset("detection", protocol).dataset if protocol else "shapes_voc")
         return [("detection", dataset, protocol)]
+    if args.task in DENSE_DATASETS:
+        from .data import resolve_data_root
+
+        real, embedded = DENSE_DATASETS[args.task]
+        return [(args.task, args.dataset or (real if resolve_data_root(args.data_root) else embedded), args.protocol)]
     if not args.dataset:
         raise ConfigError(f"eval {args.task} needs --dataset NAME (siambench data list)")
     task = args.task if args.task != "semisup" else f"semisup-{args.fraction}pct"
@@ -213,15 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="run one evaluation and write its record",
                        description="Evaluate a checkpoint; the record goes to RESULTS/<task>__<dataset>__<protocol>__"
                        "seed<S>__<sha>.json and an existing record is not recomputed.")
-    e.add_argument("task", choices=["knn", "linear", "semisup", "transfer", "detection"])
+    e.add_argument("task", choices=["knn", "linear", "semisup", "transfer", "detection", "segmentation", "depth"])
     e.add_argument("--dataset", help="registry name (siambench data list)")
     e.add_argument("--protocol", default=None, help="preset: knn default; linear logreg|tiny|byol|simsiam|"
-                   "simsiam_paper|moco; semisup tiny|byol|simclr; transfer linear|finetune")
+                   "simsiam_paper|moco; semisup tiny|byol|simclr; transfer linear|finetune; segmentation tiny|byol|moco; "
+                   "depth tiny|byol")
     e.add_argument("--datasets", help="transfer: all (the 12 of BYOL's Table 3) or names, comma-separated")
     e.add_argument("--grid", choices=["full", "small", "tiny"], default="full",
                    help="transfer finetune: the protocol's 7x8 (LR, wd) grid, a 3x2 grid, or the CPU stand-in preset")
     e.add_argument("--seeds", "--trials", type=int, default=1, help="run seeds SEED .. SEED+N-1, one record each "
-                   "(MoCo reports detection as the mean of 5 trials)")
+                   "(MoCo and BYOL report detection and segmentation as the mean of 5)")
     e.add_argument("--task", dest="detection_task", choices=["voc0712", "coco_1x", "coco_2x", "tiny"],
                    help="detection: MoCo's R50-C4 protocol on VOC07+12 or COCO (1x/2x), or the tiny CPU check")
     e.add_argument("--gpus", type=int, help="detection: train on N GPUs, schedule scaled linearly "
@@ -236,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("eval-all", help="every evaluation for one checkpoint, resumable (make eval-all)")
     _add_eval_options(a)
-    a.add_argument("--tasks", help="only these tasks, comma-separated (knn, linear, semisup, transfer)")
+    a.add_argument("--tasks", help="only these tasks, comma-separated (knn, linear, semisup, transfer, detection, segmentation, depth)")
     a.set_defaults(func=_eval_all)
 
     r = sub.add_parser("report", help="tables and plots from result records")

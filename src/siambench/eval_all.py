@@ -36,6 +36,7 @@ EMBEDDED_PLAN = (
     Job("semisup-1pct", "shapes", "tiny"),
     Job("semisup-10pct", "shapes", "tiny"),
     Job("detection", "shapes_voc", "tiny"),
+    Job("segmentation", "shapes_seg", "tiny"),
 )
 
 TRANSFER_STAND_INS = (
@@ -54,6 +55,7 @@ DATA_PLAN = (
     Job("knn", "cifar100", "default"),
     Job("linear", "cifar100", "logreg"),
     Job("detection", "voc0712", "voc0712"),
+    Job("segmentation", "voc2012_seg", "moco"),
     *(Job(task, name, protocol) for task, protocol in (("transfer-linear", "linear"), ("transfer-finetune", "finetune"))
       for name in BENCHMARK),
 )

@@ -144,4 +144,5 @@ def _load_builtin_entries() -> None:
     # Importing the reader modules registers their entries.
     from . import (  # noqa: F401
         aircraft, birdsnap, caltech101, cars, cifar, digits, dtd, flowers, folder, food101, hf, pets, shapes, sun397, voc,
+        voc_segmentation,
     )
