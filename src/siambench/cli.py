@@ -65,7 +65,7 @@ def _context(args):
                        force=getattr(args, "force", False), subset_file=getattr(args, "subset_file", None))
 
 
-DENSE_DATASETS = {"segmentation": ("voc2012_seg", "shapes_seg"), "depth": ("nyu_depth_v2", "shapes_depth")}
+DENSE_DATASETS = {"segmentation": ("voc2012_seg", "shapes_seg"), "depth": ("nyu_depth_v2", "shapes")}
 
 
 def _eval_jobs(args) -> list[tuple[str, str, str | None]]:

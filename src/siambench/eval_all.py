@@ -37,6 +37,7 @@ EMBEDDED_PLAN = (
     Job("semisup-10pct", "shapes", "tiny"),
     Job("detection", "shapes_voc", "tiny"),
     Job("segmentation", "shapes_seg", "tiny"),
+    Job("depth", "shapes", "tiny"),
 )
 
 TRANSFER_STAND_INS = (
@@ -56,6 +57,7 @@ DATA_PLAN = (
     Job("linear", "cifar100", "logreg"),
     Job("detection", "voc0712", "voc0712"),
     Job("segmentation", "voc2012_seg", "moco"),
+    Job("depth", "nyu_depth_v2", "byol"),
     *(Job(task, name, protocol) for task, protocol in (("transfer-linear", "linear"), ("transfer-finetune", "finetune"))
       for name in BENCHMARK),
 )

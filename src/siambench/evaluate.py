@@ -151,6 +151,7 @@ def load_stages() -> dict:
     from .eval_linear import run as _linear  # noqa: F401
     from .eval_semisup import run as _semisup  # noqa: F401
     from .eval_transfer import run as _transfer  # noqa: F401
+    from .eval_dense import depth as _depth  # noqa: F401
     from .eval_dense import segmentation as _segmentation  # noqa: F401
     from .eval_dense.detection import run as _detection  # noqa: F401
 

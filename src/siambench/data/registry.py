@@ -143,6 +143,6 @@ def build_dataset(name: str, split: str, data_root=None, path=None, **options):
 def _load_builtin_entries() -> None:
     # Importing the reader modules registers their entries.
     from . import (  # noqa: F401
-        aircraft, birdsnap, caltech101, cars, cifar, digits, dtd, flowers, folder, food101, hf, pets, shapes, sun397, voc,
+        aircraft, birdsnap, caltech101, cars, cifar, digits, dtd, flowers, folder, food101, hf, nyu, pets, shapes, sun397, voc,
         voc_segmentation,
     )
