@@ -96,6 +96,6 @@ def test_missing_images_are_counted(flowers_root):
     (flowers_root / "flowers-102" / "jpg" / "image_00007.jpg").unlink()
     (flowers_root / "flowers-102" / "jpg" / "image_00009.jpg").unlink()
     build_dataset("flowers102", "train", data_root=flowers_root)
-    with pytest.raises(DatasetNotFoundError, match=r"2 of the 5 images of split 'test' .* are missing") as info:
+    with pytest.raises(DatasetNotFoundError, match=r"2 of the 5 images listed in .*setid.mat are missing") as info:
         build_dataset("flowers102", "test", data_root=flowers_root)
     assert "image_00007.jpg" in str(info.value)

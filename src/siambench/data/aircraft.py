@@ -34,13 +34,7 @@ def build_fgvc_aircraft(split: str, root: Path) -> FileImageDataset:
                 f"named in {data / 'variants.txt'}."
             )
         samples.append((data / "images" / f"{image_id}.jpg", index[variant]))
-    missing = [str(p) for p, _ in samples if not p.is_file()]
-    if missing:
-        raise AIRCRAFT.error(
-            f"{len(missing)} of the {len(samples)} images listed in {listing} are missing, "
-            f"e.g. {', '.join(missing[:3])}."
-        )
-    return FileImageDataset(samples, classes)
+    return AIRCRAFT.listed_files(samples, classes, listing)
 
 
 AIRCRAFT = register_dataset(

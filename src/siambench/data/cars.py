@@ -61,13 +61,7 @@ def build_stanford_cars(split: str, root: Path) -> FileImageDataset:
     classes = [str(name) for name in _read_mat(root / "devkit" / "cars_meta.mat", "class_names")]
     folder, annotations = SPLIT_FILES[split]
     samples = [(root / folder / name, label) for name, label in _annotations(root / annotations, len(classes))]
-    missing = [str(p) for p, _ in samples if not p.is_file()]
-    if missing:
-        raise CARS.error(
-            f"{len(missing)} of the {len(samples)} images listed in {root / annotations} are missing, "
-            f"e.g. {', '.join(missing[:3])}."
-        )
-    return FileImageDataset(samples, classes)
+    return CARS.listed_files(samples, classes, root / annotations)
 
 
 CARS = register_dataset(

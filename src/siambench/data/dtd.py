@@ -58,13 +58,7 @@ def build_dtd(split: str, root: Path, partition=1) -> FileImageDataset:
     classes = sorted({name for entries in listed.values() for name, _ in entries})
     index = {name: i for i, name in enumerate(classes)}
     samples = [(data / "images" / name / file, index[name]) for name, file in listed[split]]
-    missing = [str(p) for p, _ in samples if not p.is_file()]
-    if missing:
-        raise DTD.error(
-            f"{len(missing)} of the {len(samples)} images listed in {data / 'labels' / f'{split}{partition}.txt'} "
-            f"are missing, e.g. {', '.join(missing[:3])}."
-        )
-    return FileImageDataset(samples, classes)
+    return DTD.listed_files(samples, classes, data / "labels" / f"{split}{partition}.txt")
 
 
 DTD = register_dataset(

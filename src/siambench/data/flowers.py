@@ -60,13 +60,7 @@ def build_flowers102(split: str, root: Path) -> FileImageDataset:
             f"{len(labels)} labelled images, e.g. {outside[:3].tolist()}."
         )
     samples = [(root / "jpg" / f"image_{k:05d}.jpg", int(labels[k - 1]) - 1) for k in ids.tolist()]
-    missing = [str(p) for p, _ in samples if not p.is_file()]
-    if missing:
-        raise FLOWERS.error(
-            f"{len(missing)} of the {len(samples)} images of split {split!r} in {root / 'setid.mat'} are missing, "
-            f"e.g. {', '.join(missing[:3])}."
-        )
-    return FileImageDataset(samples, class_names())
+    return FLOWERS.listed_files(samples, class_names(), root / "setid.mat")
 
 
 FLOWERS = register_dataset(

@@ -35,13 +35,7 @@ def build_food101(split: str, root: Path) -> FileImageDataset:
                 f"{root / 'meta' / 'classes.txt'}."
             )
         samples.append((root / "images" / f"{entry}.jpg", index[name]))
-    missing = [str(p) for p, _ in samples if not p.is_file()]
-    if missing:
-        raise FOOD101.error(
-            f"{len(missing)} of the {len(samples)} images listed in {listing} are missing, "
-            f"e.g. {', '.join(missing[:3])}."
-        )
-    return FileImageDataset(samples, classes)
+    return FOOD101.listed_files(samples, classes, listing)
 
 
 FOOD101 = register_dataset(

@@ -58,13 +58,7 @@ def build_oxford_pets(split: str, root: Path) -> FileImageDataset:
     listed = {s: _entries(annotations / f"{s}.txt") for s in PETS.splits}
     classes = _classes(listed["trainval"] + listed["test"])
     samples = [(root / "images" / f"{image}.jpg", label) for image, label in listed[split]]
-    missing = [str(p) for p, _ in samples if not p.is_file()]
-    if missing:
-        raise PETS.error(
-            f"{len(missing)} of the {len(samples)} images listed in {annotations / f'{split}.txt'} are missing, "
-            f"e.g. {', '.join(missing[:3])}."
-        )
-    return FileImageDataset(samples, classes)
+    return PETS.listed_files(samples, classes, annotations / f"{split}.txt")
 
 
 PETS = register_dataset(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DatasetNotFoundError, SiambenchError
+from .base import FileImageDataset
 from .splits import Holdout
 
 
@@ -66,6 +67,15 @@ class DatasetInfo:
         return DatasetNotFoundError(
             f"dataset {self.name!r}: {message} Expected layout: {self.layout} To prepare it: {self.prepare}"
         )
+
+
+    def listed_files(self, samples, classes, listing) -> FileImageDataset:
+        """The dataset of ``(path, label)`` samples named by ``listing``; an error if any file is not on disk."""
+        missing = [str(p) for p, _ in samples if not Path(p).is_file()]
+        if missing:
+            raise self.error(f"{len(missing)} of the {len(samples)} images listed in {listing} are missing, "
+                             f"e.g. {', '.join(missing[:3])}.")
+        return FileImageDataset(samples, classes)
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
