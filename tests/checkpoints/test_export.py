@@ -136,6 +136,15 @@ def test_mmseg_export_checkpoint_and_config(canonical, tmp_path):
                                                                                                "pytorch", False)
     assert backbone["init_cfg"] == {"type": "Pretrained", "checkpoint": str(ckpt.resolve())}
     assert backbone["base_channels"] == backbone["stem_channels"] == 64
+    # The rest is mmselfsup's VOC12aug FCN-D8 benchmark (PROTOCOLS C.6, mmseg's fcn_r50-d8_4xb4-20k_voc12aug-512x512).
+    assert (backbone["dilations"], backbone["strides"]) == ((1, 1, 2, 4), (1, 2, 1, 1))
+    model = namespace["model"]
+    assert (model["decode_head"]["in_channels"], model["auxiliary_head"]["in_channels"]) == (2048, 1024)
+    assert model["decode_head"]["num_classes"] == model["auxiliary_head"]["num_classes"] == 21
+    assert namespace["optimizer"] == {"type": "SGD", "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005}
+    assert namespace["train_cfg"]["max_iters"] == 20000 and namespace["crop_size"] == (512, 512)
+    assert namespace["train_dataloader"]["batch_size"] == 4
+    assert namespace["data_preprocessor"]["mean"] == [123.675, 116.28, 103.53]
 
 
 def test_mmseg_resnet_computes_the_same_features(canonical, images, reference, tmp_path):

@@ -125,32 +125,35 @@ def _write_detectron2(backbone: CanonicalBackbone, out: Path):
     return [atomic_write(out, write)], notes
 
 
+MMSEG_TEMPLATE = "fcn-d8_4xb4-20k_voc12aug-512x512.py.tmpl"
+
+
 def mmseg_config(backbone: CanonicalBackbone, checkpoint: Path) -> str:
-    """The mmsegmentation backbone config that loads ``checkpoint`` (type='ResNet', i.e. V1b, style='pytorch')."""
+    """mmselfsup's VOC12aug FCN-D8 benchmark config with this backbone (type='ResNet', V1b, style='pytorch').
+
+    A complete mmsegmentation config (no ``_base_`` files): the shipped
+    template with the depth, widths, input normalisation and checkpoint
+    path of ``backbone`` filled in.
+    """
+    from importlib.resources import files
+    from string import Template
+
     spec = backbone.spec
-    channels = int(64 * spec.width)
-    lines = [
-        f"# mmsegmentation backbone for {checkpoint.name}: a torchvision-layout {spec.arch} "
-        f"({spec.width:g}x width) from a {backbone.meta.get('source_format')} checkpoint "
-        f"(sha256 {backbone.meta.get('sha256', '?')[:12]}...).",
-        "# Merge into a model config; note that mmseg's fcn_r50-d8 default uses ResNetV1c, a different stem.",
-        "model = dict(",
-        "    pretrained=None,",
-        "    backbone=dict(",
-        "        type='ResNet',",
-        f"        depth={spec.arch.removeprefix('resnet')},",
-        "        in_channels=3,",
-        f"        stem_channels={channels},",
-        f"        base_channels={channels},",
-        "        num_stages=4,",
-        "        style='pytorch',",
-        "        deep_stem=False,",
-        "        avg_down=False,",
-        f"        init_cfg=dict(type='Pretrained', checkpoint={str(checkpoint.resolve())!r})))",
-    ]
-    if backbone.meta.get("input_normalization") == "none":
-        lines.append("# The model expects un-normalised [0, 1] input: use mean=[0, 0, 0], std=[255, 255, 255].")
-    return "\n".join(lines) + "\n"
+    raw = backbone.meta.get("input_normalization") == "none"
+    template = Template(files("siambench.configs").joinpath("mmseg", MMSEG_TEMPLATE).read_text())
+    return template.substitute(
+        source=f"{checkpoint.name} (a {backbone.meta.get('source_format')} checkpoint, sha256 "
+               f"{str(backbone.meta.get('sha256', '?'))[:12]}...)",
+        arch=spec.arch,
+        width=f"{spec.width:g}",
+        depth=spec.arch.removeprefix("resnet"),
+        stem_channels=int(64 * spec.width),
+        c5=spec.num_features,
+        c4=spec.num_features // 2,
+        mean="[0.0, 0.0, 0.0]" if raw else "[123.675, 116.28, 103.53]",
+        std="[255.0, 255.0, 255.0]" if raw else "[58.395, 57.12, 57.375]",
+        checkpoint=repr(str(checkpoint.resolve())),
+    )
 
 
 def _write_mmseg(backbone: CanonicalBackbone, out: Path):
@@ -161,7 +164,8 @@ def _write_mmseg(backbone: CanonicalBackbone, out: Path):
     config = out.with_suffix(".py") if out.suffix != ".py" else out.with_name(out.stem + "_config.py")
     text = mmseg_config(backbone, ckpt)
     atomic_write(config, lambda tmp: Path(tmp).write_text(text))
-    return [ckpt, config], [f"merge {config.name} into your mmseg config (backbone type='ResNet', V1b)."]
+    return [ckpt, config], [f"{config.name} is mmselfsup's VOC12aug FCN-D8 benchmark with this backbone: run it "
+                            "with mmsegmentation's tools/train.py, or take its backbone into your own config."]
 
 
 def _write_timm(backbone: CanonicalBackbone, out: Path):
