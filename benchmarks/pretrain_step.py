@@ -51,10 +51,8 @@ skipped.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
-import platform
 import statistics
 import sys
 import time
@@ -69,6 +67,7 @@ from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
 
+from common import cpu_name, gemm_rate, synchronize
 from siambench.models import build_resnet
 from siambench.pretrain import BYOL
 from siambench.pretrain.lars import LARS, split_decay_groups
@@ -110,11 +109,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if min(args.steps, args.rounds, args.warmup) < 1:
         p.error("--steps, --rounds and --warmup must be at least 1")
     return args
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def make_lars(groups, batch: int) -> LARS:
@@ -217,22 +211,6 @@ def count_flops(step, x1, x2) -> int:
     return counter.get_total_flops()
 
 
-def gemm_rate(n: int, dtype: torch.dtype, device: torch.device, reps: int = 3) -> float:
-    """FLOP/s of the fastest of ``reps`` N³ ``torch.mm`` calls (after one untimed call)."""
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    a = torch.randn(n, n, generator=gen).to(device, dtype)
-    b = torch.randn(n, n, generator=gen).to(device, dtype)
-    out = torch.mm(a, b)
-    best = float("inf")
-    for _ in range(reps):
-        synchronize(device)
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=out)
-        synchronize(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best
-
-
 def summarise(times: list[float], rounds: int, batch: int, flops: int | None) -> dict:
     per_round = len(times) // rounds
     rates = [batch / t for t in times]
@@ -274,14 +252,6 @@ def gpu_variants(backbone, views, args, device, flops: int, bf16_peak: float, fp
         del step
         torch.cuda.empty_cache()
     return results
-
-
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None) -> int:

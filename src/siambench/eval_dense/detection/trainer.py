@@ -9,6 +9,7 @@ in that process before training.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 from detectron2.config import get_cfg
@@ -85,6 +86,14 @@ class Trainer(DefaultTrainer):
         return kept
 
 
+def quiet_console() -> None:
+    """Keep detectron2's console to warnings: its environment dump and configs stay in the run's log.txt."""
+    for name in ("detectron2", "fvcore", "d2"):
+        for handler in logging.getLogger(name).handlers:
+            if not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.WARNING)
+
+
 def train_and_evaluate(config_file: str, sources, evaluation_file: str, progress: bool = True) -> None:
     """One process of a run: train (resuming from the run's last checkpoint if any), evaluate, save the results.
 
@@ -94,6 +103,7 @@ def train_and_evaluate(config_file: str, sources, evaluation_file: str, progress
     register(sources)
     cfg = load_config(config_file)
     default_setup(cfg, argparse.Namespace(config_file=config_file, resume=True))
+    quiet_console()
     trainer = Trainer(cfg, progress=progress)
     trainer.resume_or_load(resume=True)
     trainer.train()

@@ -1,0 +1,39 @@
+"""What the benchmarks share: device synchronisation, the GEMM reference rate, the CPU's name."""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gemm_rate(n: int, dtype: torch.dtype, device: torch.device, reps: int = 3) -> float:
+    """FLOP/s of the fastest of ``reps`` N³ ``torch.mm`` calls (after one untimed call)."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device, dtype)
+    b = torch.randn(n, n, generator=gen).to(device, dtype)
+    out = torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        synchronize(device)
+        t0 = time.perf_counter()
+        torch.mm(a, b, out=out)
+        synchronize(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best
+
+
+def cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
