@@ -14,10 +14,10 @@ import numpy as np
 from ..data.splits import selection_split
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..eval_linear.run import logreg_evaluation
+from ..report.transfer import BENCHMARK as TABLE_COLUMNS
 from .finetune import Splits, run_transfer_finetune
 
-BENCHMARK = ("food101", "cifar10", "cifar100", "birdsnap", "sun397", "stanford_cars", "fgvc_aircraft", "voc2007",
-             "dtd", "oxford_pets", "caltech101", "flowers102")
+BENCHMARK = tuple(name for name, _, _ in TABLE_COLUMNS)  # BYOL Table 3's order
 GRIDS = {"full": "finetune", "small": "finetune_small", "tiny": "finetune_tiny"}
 
 
