@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..data.splits import selection_split
-from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..eval_linear.run import logreg_evaluation
+from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..report.transfer import BENCHMARK as TABLE_COLUMNS
 from .finetune import Splits, run_transfer_finetune
 
