@@ -27,6 +27,12 @@ class Job:
     protocol: str
 
 
+TRANSFER_STAND_INS = (
+    Job("transfer-linear", "shapes", "linear"),
+    Job("transfer-linear", "digits", "linear"),
+    Job("transfer-finetune", "digits", "finetune_tiny"),
+)
+
 EMBEDDED_PLAN = (
     Job("knn", "shapes", "default"),
     Job("knn", "digits", "default"),
@@ -38,13 +44,9 @@ EMBEDDED_PLAN = (
     Job("detection", "shapes_voc", "tiny"),
     Job("segmentation", "shapes_seg", "tiny"),
     Job("depth", "shapes", "tiny"),
+    *TRANSFER_STAND_INS,
 )
 
-TRANSFER_STAND_INS = (
-    Job("transfer-linear", "shapes", "linear"),
-    Job("transfer-linear", "digits", "linear"),
-    Job("transfer-finetune", "digits", "finetune_tiny"),
-)
 
 DATA_PLAN = (
     Job("knn", "imagenet", "default"),
@@ -66,7 +68,7 @@ DATA_PLAN = (
 def plan(data_root: str | None) -> tuple[Job, ...]:
     from .data import resolve_data_root
 
-    return DATA_PLAN if resolve_data_root(data_root) is not None else EMBEDDED_PLAN + TRANSFER_STAND_INS
+    return DATA_PLAN if resolve_data_root(data_root) is not None else EMBEDDED_PLAN
 
 
 def eval_all(ctx: EvalContext, jobs: tuple[Job, ...] | None = None, tasks: list[str] | None = None) -> dict:
@@ -74,17 +76,22 @@ def eval_all(ctx: EvalContext, jobs: tuple[Job, ...] | None = None, tasks: list[
 
     Returns the records, and the skipped and failed jobs with their reasons.
     """
-    jobs = jobs or plan(ctx.data_root)
-    if tasks:
-        jobs = tuple(j for j in jobs if j.task in tasks or j.task.split("-")[0] in tasks)
+    jobs = _select(jobs or plan(ctx.data_root), tasks)
     outcome = _run(ctx, jobs)
     transfer = [j for j in jobs if j.task.startswith("transfer-")]
     if transfer and not any(r["task"].startswith("transfer-") for r in outcome["records"]):
         # None of the 12 datasets is present: the embedded stand-ins show the stage working, labelled as such.
-        more = _run(ctx, tuple(j for j in TRANSFER_STAND_INS if j not in jobs))
+        more = _run(ctx, tuple(j for j in _select(TRANSFER_STAND_INS, tasks) if j not in jobs))
         for key in outcome:
             outcome[key] += more[key]
     return outcome
+
+
+def _select(jobs: tuple[Job, ...], tasks: list[str] | None) -> tuple[Job, ...]:
+    """The jobs of ``tasks`` (a task, or its family: ``transfer`` for ``transfer-linear``); all without."""
+    if not tasks:
+        return tuple(jobs)
+    return tuple(j for j in jobs if j.task in tasks or j.task.split("-")[0] in tasks)
 
 
 def _run(ctx: EvalContext, jobs: tuple[Job, ...]) -> dict:

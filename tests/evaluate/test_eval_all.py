@@ -32,11 +32,15 @@ def test_the_plan_follows_the_data_root(tmp_path, monkeypatch):
 
 def test_missing_datasets_are_skipped_with_the_reason(tmp_path, random_backbone, run_cli):
     proc = run_cli("eval-all", "--ckpt", str(random_backbone), "--data-root", str(tmp_path / "data"),
-                   "--results", str(tmp_path / "results"), "--no-progress")
+                   "--results", str(tmp_path / "results"), "--no-progress", "--tasks", "knn,linear,transfer-linear")
     assert "Traceback" not in proc.stderr
     assert "skipped knn on imagenet" in proc.stdout and "To prepare it" in proc.stdout
-    assert "skipped knn on cifar10" in proc.stdout
-    assert not load_records(tmp_path / "results")
+    assert "skipped knn on cifar10" in proc.stdout and "skipped transfer-linear on food101" in proc.stdout
+    # None of the 12 transfer datasets is there: the embedded stand-ins run instead, labelled as such.
+    records = load_records(tmp_path / "results")
+    assert sorted((r["task"], r["dataset"]) for r in records) == [("transfer-linear", "digits"),
+                                                                   ("transfer-linear", "shapes")]
+    assert all(any("stand-in" in n for n in r["notes"]) for r in records)
 
 
 def test_killed_eval_all_finishes_only_what_is_missing(tmp_path, random_backbone, run_cli):
