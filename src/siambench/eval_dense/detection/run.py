@@ -12,7 +12,6 @@ each, as MoCo reports the mean of 5 trials.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from ...errors import ConfigError, SiambenchError, TrainingDivergedError
 from ...evaluate import EvalContext, EvalResult, load_protocol, protocol_name, register_stage
 from ...report.records import RecordKey
 from . import require_detectron2
-from .config import EffectiveConfig, default_preset, effective_config
+from .config import EffectiveConfig, effective_config
 from .datasets import VocSource
 
 CONFIG_FILE = "effective_config.yaml"
