@@ -15,6 +15,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed(fn, *args, device: torch.device) -> float:
+    """Seconds ``fn(*args)`` takes, with the device synchronised before and after."""
+    synchronize(device)
+    t0 = time.perf_counter()
+    fn(*args)
+    synchronize(device)
+    return time.perf_counter() - t0
+
+
 def gemm_rate(n: int, dtype: torch.dtype, device: torch.device, reps: int = 3) -> float:
     """FLOP/s of the fastest of ``reps`` N³ ``torch.mm`` calls (after one untimed call)."""
     gen = torch.Generator(device="cpu").manual_seed(0)

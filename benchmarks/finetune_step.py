@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import cpu_name, gemm_rate, synchronize
+from common import cpu_name, gemm_rate, timed
 from siambench.engine.finetune import Classifier
 from siambench.models import build_resnet
 
@@ -54,14 +53,6 @@ def make_step(model, device, amp: bool):
     return step
 
 
-def time_steps(step, x, y, device) -> float:
-    synchronize(device)
-    t0 = time.perf_counter()
-    step(x, y)
-    synchronize(device)
-    return time.perf_counter() - t0
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -80,7 +71,7 @@ def main(argv=None) -> int:
     for k in range(args.steps):
         order = list(steps) if k % 2 == 0 else list(steps)[::-1]
         for name in order:
-            times[name].append(time_steps(steps[name], x, y, device))
+            times[name].append(timed(steps[name], x, y, device=device))
     gemm = gemm_rate(args.gemm_size or (8192 if device.type == "cuda" else 2048), torch.float32, device)
     result = {
         "hardware": torch.cuda.get_device_name() if device.type == "cuda" else f"{cpu_name()}, {args.threads} threads",
@@ -96,7 +87,7 @@ def main(argv=None) -> int:
     if device.type == "cuda":
         bf16 = make_step(ours, device, True)
         bf16(x, y)
-        median = statistics.median(time_steps(bf16, x, y, device) for _ in range(args.steps))
+        median = statistics.median(timed(bf16, x, y, device=device) for _ in range(args.steps))
         result["siambench_bf16"] = {"images_per_s": args.batch / median,
                                     "mfu_bf16": flops / median / gemm_rate(8192, torch.bfloat16, device)}
     print(json.dumps(result, indent=2))

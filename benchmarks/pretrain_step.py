@@ -67,7 +67,7 @@ from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 from lightly.models.utils import deactivate_requires_grad, update_momentum
 from lightly.utils.scheduler import cosine_schedule
 
-from common import cpu_name, gemm_rate, synchronize
+from common import cpu_name, gemm_rate, timed
 from siambench.models import build_resnet
 from siambench.pretrain import BYOL
 from siambench.pretrain.lars import LARS, split_decay_groups
@@ -196,14 +196,6 @@ class LightlyStep:
         return loss
 
 
-def timed_step(step, x1, x2, device) -> float:
-    synchronize(device)
-    t0 = time.perf_counter()
-    step(x1, x2)
-    synchronize(device)
-    return time.perf_counter() - t0
-
-
 def count_flops(step, x1, x2) -> int:
     """FLOPs of one step (forward and backward; the optimiser and EMA add no counted FLOPs)."""
     with FlopCounterMode(display=False) as counter:
@@ -243,8 +235,8 @@ def gpu_variants(backbone, views, args, device, flops: int, bf16_peak: float, fp
         step = SiambenchStep(copy.deepcopy(backbone), args, device, **opts)
         log(f"  {name}: warm-up")
         for _ in range(args.warmup + (2 if opts.get("compile") else 0)):
-            timed_step(step, x1, x2, device)
-        times = [timed_step(step, x1, x2, device) for _ in range(args.steps * args.rounds)]
+            timed(step, x1, x2, device=device)
+        times = [timed(step, x1, x2, device=device) for _ in range(args.steps * args.rounds)]
         r = summarise(times, args.rounds, args.batch, flops)
         r["mfu_bf16"] = r["achieved_gflop_per_s"] * 1e9 / bf16_peak
         r["fraction_of_fp32_gemm"] = r["achieved_gflop_per_s"] * 1e9 / fp32_peak
@@ -295,18 +287,18 @@ def main(argv=None) -> int:
         log(f"{name}: warm-up ({args.warmup} steps, the first counted by FlopCounterMode)")
         flops[name] = count_flops(step, *views)
         for _ in range(args.warmup - 1):
-            timed_step(step, *views, device)
+            timed(step, *views, device=device)
 
     times = {name: [] for name in steps}
     order = list(steps)
     for r in range(args.rounds):
         if args.interleave == "block":
             for name in order if r % 2 == 0 else order[::-1]:
-                times[name] += [timed_step(steps[name], *views, device) for _ in range(args.steps)]
+                times[name] += [timed(steps[name], *views, device=device) for _ in range(args.steps)]
         else:
             for i in range(args.steps):
                 for name in order if (r * args.steps + i) % 2 == 0 else order[::-1]:
-                    times[name].append(timed_step(steps[name], *views, device))
+                    times[name].append(timed(steps[name], *views, device=device))
         log(f"round {r + 1}/{args.rounds}: " + ", ".join(
             f"{name} {args.batch / statistics.median(times[name][-args.steps:]):.2f}" for name in order) + " images/s")
 
