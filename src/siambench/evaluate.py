@@ -67,6 +67,7 @@ class EvalContext:
     progress: bool = True
     force: bool = False
     subset_file: str | None = None
+    _datasets: dict = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def backbone(self):
@@ -110,7 +111,11 @@ class EvalContext:
         return model
 
     def dataset(self, name: str, split: str, **options):
-        return build_dataset(name, split, data_root=self.data_root, **options)
+        """The split, built once per context: stages ask for it several times (features, held-out draws)."""
+        key = (name, split, tuple(sorted(options.items())))
+        if key not in self._datasets:
+            self._datasets[key] = build_dataset(name, split, data_root=self.data_root, **options)
+        return self._datasets[key]
 
     def features(self, name: str, split: str, image_size: int | None = None, crop_fraction: float | None = None,
                  batch_size: int = 256):
