@@ -7,6 +7,7 @@ status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 
@@ -99,10 +100,29 @@ def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
     return [(task, args.dataset, args.protocol)]
 
 
+DDP_TASKS = ("segmentation", "depth")
+
+
+def _torchrun(processes: int, argv: list[str]) -> int:
+    """This same command as ``processes`` DDP processes, started by torchrun (``--gpus N``)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    try:
+        torchrun(["--standalone", "--nproc_per_node", str(processes), "--module", "siambench", *argv])
+    except ChildFailedError as err:
+        print(f"siambench: error: a torchrun process failed: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _eval(args) -> int:
+    from .engine.dist import is_main_process
     from .errors import DatasetNotFoundError
     from .evaluate import run_seeds
 
+    if args.gpus and args.gpus > 1 and args.task in DDP_TASKS and "WORLD_SIZE" not in os.environ:
+        return _torchrun(args.gpus, args.argv)
     ctx, status = _context(args), 0
     gpus = [f"launch.num_gpus={args.gpus}"] if args.gpus and args.task == "detection" else []
     overrides = list(args.overrides) + gpus
@@ -113,7 +133,7 @@ def _eval(args) -> int:
             print(f"skipped {task} on {dataset}: {err}")
             status = 1
             continue
-        for record, computed in outcomes:
+        for record, computed in outcomes if is_main_process() else ():
             state = "written" if computed else "already there (use --force to recompute)"
             print(f"record {state}: {record['_path']}")
             for name, value in record["metrics"].items():
@@ -234,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--task", dest="detection_task", choices=["voc0712", "coco_1x", "coco_2x", "tiny"],
                    help="detection: MoCo's R50-C4 protocol on VOC07+12 or COCO (1x/2x), or the tiny CPU check")
     e.add_argument("--gpus", type=int, help="detection: train on N GPUs, schedule scaled linearly "
-                   "(batch and LR x N/8, iterations x 8/N); default: every visible GPU, schedule as written")
+                   "(batch and LR x N/8, iterations x 8/N); default: every visible GPU, schedule as written. "
+                   "segmentation, depth: run this command as N torchrun processes (DDP), the global batch as "
+                   "written (gloo CPU processes where there is no GPU)")
     e.add_argument("--fraction", type=int, choices=[1, 10], default=1, help="semisup: percent of labels")
     e.add_argument("--subset-file", help="semisup: SimCLR's 1percent.txt / 10percent.txt (else a seeded "
                    "class-balanced draw, flagged as not standard)")
@@ -279,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     # key=value overrides may follow the options too (argparse only takes them before).
     if extra and (not hasattr(args, "overrides") or any(x.startswith("-") or "=" not in x for x in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

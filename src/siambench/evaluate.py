@@ -23,7 +23,7 @@ import torch
 from .data import build_dataset, get_dataset_info
 from .data.registry import DatasetInfo
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from .engine.dist import init_distributed
+from .engine.dist import init_distributed, is_main_process
 from .engine.features import cached_features
 from .errors import SiambenchError
 from .report.records import RecordKey, find_record, write_record
@@ -205,6 +205,8 @@ def run_stage(ctx: EvalContext, task: str, dataset: str, protocol: str | None, o
     torch.manual_seed(ctx.seed)
     start = time.perf_counter()
     result: EvalResult = stages[task](ctx, dataset, protocol, list(overrides or []))
+    if not is_main_process():
+        return {"metrics": result.metrics, "_path": None}, True
     notes = list(result.notes)
     if get_dataset_info(dataset).embedded:
         notes.append("embedded dataset (a stand-in for real data; not comparable with published numbers)")

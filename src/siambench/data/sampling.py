@@ -91,3 +91,26 @@ class EpochBatches(torch.utils.data.Sampler):
             for step in range(self.steps_per_epoch):
                 positions = range(step * self.batch, min((step + 1) * self.batch, n))
                 yield [(int(self.indices[perm[p]]), derive_seed(self.seed, epoch, p, 2)) for p in positions]
+
+
+class RankBatches(torch.utils.data.Sampler):
+    """This process's contiguous share of each global batch that ``batches`` yields.
+
+    Every rank draws the same global batches from the same seed, so the
+    ranks together see exactly the samples (and, through the sample seeds,
+    the augmentations) that one process would. The global batch must split
+    evenly.
+    """
+
+    def __init__(self, batches: EpochBatches, rank: int, world_size: int):
+        if batches.batch % world_size:
+            raise ValueError(f"the batch of {batches.batch} does not split evenly over {world_size} processes")
+        self.batches, self.rank, self.world_size = batches, rank, world_size
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        for batch in self.batches:
+            share = len(batch) // self.world_size
+            yield batch[self.rank * share:(self.rank + 1) * share]

@@ -55,3 +55,44 @@ def barrier() -> None:
 def shutdown() -> None:
     if tdist.is_available() and tdist.is_initialized():
         tdist.destroy_process_group()
+
+
+def process_group() -> tuple[int, int]:
+    """``(rank, world size)`` of the current process group; ``(0, 1)`` outside one."""
+    if tdist.is_available() and tdist.is_initialized():
+        return tdist.get_rank(), tdist.get_world_size()
+    return 0, 1
+
+
+def is_main_process() -> bool:
+    return process_group()[0] == 0
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over the ranks in place (nothing to do in one process)."""
+    if process_group()[1] > 1:
+        tdist.all_reduce(tensor)
+    return tensor
+
+
+def data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``model`` wrapped in DDP when the process group has several ranks, else ``model`` itself.
+
+    DDP averages the gradients over the ranks, so each rank's loss must be
+    its share of the global batch's mean.
+    """
+    if process_group()[1] == 1:
+        return model
+    device_ids = [device.index] if device.type == "cuda" else None
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def broadcast_buffers(model: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (BN running statistics), as DDP does before each forward.
+
+    After the last training step each rank's BN statistics hold its own
+    batch; scoring shards across ranks needs the same network on all of them.
+    """
+    if process_group()[1] > 1:
+        for buffer in model.buffers():
+            tdist.broadcast(buffer, src=0)

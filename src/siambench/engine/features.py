@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..data.sampling import stack_labels
 from ..data.transforms import Normalize, center_crop
 from ..errors import CorruptImageError
-from .dist import barrier
+from .dist import barrier, process_group
 from .io import atomic_write, save_json
 from .paths import cache_dir
 
@@ -144,7 +144,7 @@ def cached_features(encoder, ckpt_sha256: str, dataset_name: str, split: str, da
     if found is not None:
         return found
 
-    rank, world = (tdist.get_rank(), tdist.get_world_size()) if tdist.is_available() and tdist.is_initialized() else (0, 1)
+    rank, world = process_group()
     shard = range(rank, len(dataset), world)
     feats, labels, indices = [], [], []
     desc = f"features {dataset_name}/{split}"

@@ -46,8 +46,9 @@ from tqdm.auto import tqdm
 from ..configs import Config
 from ..data import shapes
 from ..data.nyu import DepthDataset
-from ..data.sampling import EpochBatches, derive_seed
+from ..data.sampling import EpochBatches, RankBatches, derive_seed
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, adjust_brightness, adjust_hue, adjust_saturation, grayscale
+from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, process_group
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models.resnet import ResNet
@@ -189,8 +190,8 @@ class DepthMetrics:
 
     THRESHOLDS = (1.25, 1.25**2, 1.25**3)
 
-    def __init__(self, min_depth: float = 1e-3, max_depth: float = 10.0):
-        self.min_depth, self.max_depth = float(min_depth), float(max_depth)
+    def __init__(self, min_depth: float = 1e-3, max_depth: float = 10.0, device="cpu"):
+        self.min_depth, self.max_depth, self.device = float(min_depth), float(max_depth), device
         self.pixels = self.beyond_cap = self.no_depth = 0
         self.within = [0] * len(self.THRESHOLDS)
         self.abs_rel = self.squared = self.log10 = 0.0
@@ -208,6 +209,14 @@ class DepthMetrics:
         self.abs_rel += float(((g - p).abs() / g).sum())
         self.squared += float(((g - p) ** 2).sum())
         self.log10 += float((torch.log10(g) - torch.log10(p)).abs().sum())
+
+    def all_reduce(self) -> None:
+        """Sum the counts and sums over the ranks of the process group (nothing to do in one process)."""
+        fields = [self.pixels, self.beyond_cap, self.no_depth, *self.within, self.abs_rel, self.squared, self.log10]
+        totals = all_reduce_sum(torch.tensor(fields, dtype=torch.float64, device=self.device)).tolist()
+        self.pixels, self.beyond_cap, self.no_depth, *within = (int(v) for v in totals[:3 + len(self.THRESHOLDS)])
+        self.within = within
+        self.abs_rel, self.squared, self.log10 = totals[3 + len(self.THRESHOLDS):]
 
     def compute(self) -> dict:
         if self.pixels == 0:
@@ -330,11 +339,14 @@ class DepthAugment(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: torch.Tensor, depths: torch.Tensor, generator: torch.Generator):
+    def forward(self, images: torch.Tensor, depths: torch.Tensor, generator: torch.Generator, start: int = 0,
+                total: int | None = None):
+        """Augment ``images``, samples ``start ...`` of a batch of ``total``: every draw is made for the whole batch."""
         n, device = images.shape[0], images.device
+        total = n if total is None else total
 
         def uniform(low, high):
-            return torch.rand(n, generator=generator, device=device) * (high - low) + low
+            return (torch.rand(total, generator=generator, device=device) * (high - low) + low)[start:start + n]
 
         flip = uniform(0, 1) < self.flip_p
         gray = uniform(0, 1) < self.gray_p
@@ -388,18 +400,24 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
     taken over the pixels with depth in ``[min_depth, max_depth]``. With
     ``schedule.accumulate`` k the batch is split into k micro-batches whose
     gradients add up to the batch's (berHu's c and BN statistics are then per
-    micro-batch). Raises :class:`TrainingDivergedError` on a non-finite loss.
+    micro-batch). Under ``torchrun`` each process trains on its share of
+    every global batch through DDP, split into its own k micro-batches, so
+    W processes train as one process with ``accumulate`` W·k. Raises
+    :class:`TrainingDivergedError` on a non-finite loss.
     """
     device = torch.device(device)
     s, o, d = cfg.schedule, cfg.optim, cfg.data
     steps, batch, peak = train_schedule(cfg, len(dataset))
+    rank, world = process_group()
     accumulate = int(s.accumulate)
-    if accumulate < 1 or batch % accumulate:
-        raise ConfigError(f"schedule.accumulate={accumulate} must be at least 1 and divide the batch ({batch})")
+    if accumulate < 1 or batch % (accumulate * world):
+        raise ConfigError(f"the batch of {batch} must split evenly into {world} process(es) × "
+                          f"schedule.accumulate={accumulate} micro-batches")
     if s.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(f"schedule.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {s.lr_schedule!r}")
     epochs = math.ceil(steps / (len(dataset) // batch))
-    sampler = EpochBatches(range(len(dataset)), batch, epochs, derive_seed(seed, 21), drop_last=True)
+    sampler = RankBatches(EpochBatches(range(len(dataset)), batch, epochs, derive_seed(seed, 21), drop_last=True),
+                          rank, world)
     loader = torch.utils.data.DataLoader(
         TrainView(dataset, d.scale, d.crop), batch_sampler=sampler, num_workers=int(d.num_workers),
         collate_fn=collate_pairs, pin_memory=device.type == "cuda",
@@ -409,9 +427,10 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
     optimizer = torch.optim.SGD(net.parameters(), lr=peak, momentum=o.momentum,
                                 nesterov=bool(o.nesterov) and o.momentum > 0, weight_decay=o.weight_decay)
     amp = bool(s.amp) and device.type == "cuda"
-    net.to(device).train()
+    model = data_parallel(net.to(device).train(), device)
+    share = batch // world
     losses = []
-    bar = tqdm(itertools.islice(loader, steps), total=steps, desc=desc, disable=not progress, leave=False,
+    bar = tqdm(itertools.islice(loader, steps), total=steps, desc=desc, disable=not progress or rank > 0, leave=False,
                dynamic_ncols=True)
     for step, pair in enumerate(bar):
         if pair is None:
@@ -420,21 +439,22 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
         for group in optimizer.param_groups:
             group["lr"] = lr
         images, depths = augment(pair[0].to(device, non_blocking=True), pair[1].to(device, non_blocking=True),
-                                 generator)
+                                 generator, rank * share, batch)
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=device)
         for x, y in zip(images.chunk(accumulate), depths.chunk(accumulate)):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = net(x)
+                pred = model(x)
             valid = (y >= d.min_depth) & (y <= d.max_depth)
             loss = berhu_loss(_upsample(pred, y.shape[-2:]), y, valid) / accumulate
             loss.backward()
             total += loss.detach()
         optimizer.step()
-        losses.append(float(total))
+        losses.append(float(all_reduce_sum(total)) / world)
         if not math.isfinite(losses[-1]):
             raise TrainingDivergedError(f"{desc}: the loss became {losses[-1]} at step {step} (lr {lr:g})")
         bar.set_postfix(loss=f"{losses[-1]:.4f}")
+    broadcast_buffers(net)
     return {"steps": steps, "batch_size": batch, "peak_lr": peak, "final_loss": losses[-1] if losses else None,
             "losses": losses}
 
@@ -445,25 +465,31 @@ def score(net: DepthNet, dataset: DepthDataset, cfg: Config, device="cpu", input
     """Depth metrics of ``net`` on ``dataset``: each prediction upsampled to its ground truth's size.
 
     Returns the metrics plus the pixel counts (scored, beyond the cap, without
-    depth) and the number of unreadable frames skipped.
+    depth) and the number of unreadable frames skipped. Under ``torchrun``
+    each process scores every world-size-th frame and the sums are added up.
     """
     device = torch.device(device)
     d = cfg.data
+    rank, world = process_group()
+    frames = ScoreView(dataset, d.scale, d.crop)
     loader = torch.utils.data.DataLoader(
-        ScoreView(dataset, d.scale, d.crop), batch_size=int(d.eval_batch_size), num_workers=int(d.num_workers),
-        collate_fn=collate_test,
+        torch.utils.data.Subset(frames, range(rank, len(frames), world)), batch_size=int(d.eval_batch_size),
+        num_workers=int(d.num_workers), collate_fn=collate_test,
     )
     mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in input_stats(input_normalization))
-    metrics = DepthMetrics(d.min_depth, d.max_depth)
+    metrics = DepthMetrics(d.min_depth, d.max_depth, device)
     net.to(device).eval()
-    skipped = 0
-    for images, depths, unreadable in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+    skipped = torch.zeros((), dtype=torch.long, device=device)
+    for images, depths, unreadable in tqdm(loader, desc=desc, disable=not progress or rank > 0, leave=False,
+                                           dynamic_ncols=True):
         skipped += unreadable
         if images is None:
             continue
         pred = net((images.to(device).float() / 255.0 - mean) / std)
         for p, gt in zip(pred, depths):
             metrics.update(_upsample(p[None], gt.shape)[0], gt.to(device))
+    metrics.all_reduce()
+    skipped = int(all_reduce_sum(skipped))
     return {**metrics.compute(), "pixels": metrics.pixels, "pixels_beyond_cap": metrics.beyond_cap,
             "pixels_without_depth": metrics.no_depth, "unreadable_frames": skipped}
 

@@ -33,10 +33,11 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
 from ..configs import Config
-from ..data.sampling import EpochBatches, derive_seed
+from ..data.sampling import EpochBatches, RankBatches, derive_seed
 from ..data.splits import holdout_indices
 from ..data.transforms import IMAGENET_MEAN, Normalize
 from ..data.voc_segmentation import IGNORE_INDEX
+from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, process_group
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models import ResNet
@@ -222,22 +223,30 @@ def train(model: FCN, dataset, indices, lr: float, cfg: Config, seed: int, devic
     """Train ``model`` in place for ``schedule.iterations`` steps on views of ``dataset[indices]``.
 
     Batches come from seeded epochs over ``indices`` (the batch capped at
-    the number of images). Raises :class:`TrainingDivergedError` on a
-    non-finite loss.
+    the number of images). Under ``torchrun`` each process trains on its
+    share of every global batch through DDP. ``schedule.accumulate`` k
+    splits each process's share into k micro-batches, each normalised by its
+    own BN statistics; the loss is the mean over all micro-batches of their
+    mean pixel loss, so k micro-batches in one process train exactly as k
+    processes would. Raises :class:`TrainingDivergedError` on a non-finite loss.
     """
     s, d, o = cfg.schedule, cfg.data, cfg.optim
-    iterations = int(s.iterations)
+    rank, world = process_group()
+    iterations, accumulate = int(s.iterations), int(s.get("accumulate", 1))
     batch_size = min(int(s.batch_size), len(indices))
+    if accumulate < 1 or batch_size % (accumulate * world):
+        raise ConfigError(f"the batch of {batch_size} must split evenly into {world} process(es) × "
+                          f"schedule.accumulate={accumulate} micro-batches")
     epochs = math.ceil(iterations / (len(indices) // batch_size))
-    sampler = EpochBatches(indices, batch_size, epochs, seed, drop_last=True)
+    sampler = RankBatches(EpochBatches(indices, batch_size, epochs, seed, drop_last=True), rank, world)
     loader = torch.utils.data.DataLoader(
         TrainViews(dataset, int(d.crop_size), d.scale_range, float(d.flip_p)),
         batch_sampler=sampler, num_workers=int(d.num_workers), collate_fn=collate_pairs,
     )
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay)
-    model.to(device).train()
+    net = data_parallel(model.to(device).train(), torch.device(device))
     last_loss = float("nan")
-    bar = tqdm(itertools.islice(loader, iterations), total=iterations, desc=desc, disable=not progress,
+    bar = tqdm(itertools.islice(loader, iterations), total=iterations, desc=desc, disable=not progress or rank > 0,
                leave=False, dynamic_ncols=True)
     for step, batch in enumerate(bar):
         if batch is None:
@@ -245,25 +254,34 @@ def train(model: FCN, dataset, indices, lr: float, cfg: Config, seed: int, devic
         for group in optimizer.param_groups:
             group["lr"] = step_lr(lr, step, iterations, s.lr_milestones, s.lr_gamma)
         images, masks = (t.to(device, non_blocking=True) for t in batch)
-        masks = masks.long()
-        loss = F.cross_entropy(model(images), masks, ignore_index=IGNORE_INDEX, reduction="sum")
-        loss = loss / (masks != IGNORE_INDEX).sum().clamp(min=1)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total = torch.zeros((), device=device)
+        for x, y in zip(images.chunk(accumulate), masks.long().chunk(accumulate)):
+            loss = F.cross_entropy(net(x), y, ignore_index=IGNORE_INDEX, reduction="sum")
+            loss = loss / (y != IGNORE_INDEX).sum().clamp(min=1) / accumulate
+            loss.backward()
+            total += loss.detach()
         optimizer.step()
         if step % 10 == 0 or step == iterations - 1:
-            last_loss = float(loss.detach())
+            last_loss = float(all_reduce_sum(total) / world)
             if not math.isfinite(last_loss):
                 raise TrainingDivergedError(f"{desc}: the loss became {last_loss} at step {step} (lr {lr:g})")
             bar.set_postfix(loss=f"{last_loss:.3f}")
+    broadcast_buffers(model)
     return {"iterations": iterations, "batch_size": batch_size, "lr": lr, "final_loss": last_loss}
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, indices, cfg: Config, device="cpu", progress: bool = True,
              desc: str = "eval") -> dict:
-    """Scores (:func:`segmentation_scores`) of ``model`` on the test views of ``dataset[indices]``."""
+    """Scores (:func:`segmentation_scores`) of ``model`` on the test views of ``dataset[indices]``.
+
+    Under ``torchrun`` each process scores every world-size-th image and the
+    confusion matrices are summed.
+    """
     crop = cfg.data.eval_crop_size
+    rank, world = process_group()
+    indices = list(range(len(dataset)) if indices is None else indices)[rank::world]
     loader = torch.utils.data.DataLoader(
         EvalViews(dataset, indices, None if crop is None else int(crop)),
         batch_size=1 if crop is None else int(cfg.data.eval_batch_size),
@@ -272,16 +290,18 @@ def evaluate(model: nn.Module, dataset, indices, cfg: Config, device="cpu", prog
     num_classes = len(dataset.classes)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)
     model.to(device).eval()
-    images_seen = 0
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+    images_seen = torch.zeros((), dtype=torch.long, device=device)
+    for batch in tqdm(loader, desc=desc, disable=not progress or rank > 0, leave=False, dynamic_ncols=True):
         if batch is None:
             continue
         images, masks = (t.to(device, non_blocking=True) for t in batch)
         confusion += confusion_matrix(model(images).argmax(1), masks, num_classes)
         images_seen += len(images)
+    all_reduce_sum(confusion)
+    all_reduce_sum(images_seen)
     if images_seen == 0:
         raise SiambenchError(f"{desc}: no readable images to evaluate")
-    return {**segmentation_scores(confusion.cpu()), "images": images_seen}
+    return {**segmentation_scores(confusion.cpu()), "images": int(images_seen)}
 
 
 @dataclass
