@@ -1,4 +1,4 @@
-"""Segmentation and depth under torchrun: two gloo processes train and score as one process does."""
+"""Training loops under torchrun (segmentation, depth, fine-tuning): two gloo processes train and score as one does."""
 
 import json
 import os
@@ -13,12 +13,15 @@ import torch
 from siambench.checkpoints import CanonicalBackbone, save_backbone
 from siambench.configs import apply_overrides, load_preset
 from siambench.data import build_dataset
+from siambench.engine import finetune
+from siambench.engine.finetune import Classifier
 from siambench.eval_dense import depth, segmentation
 from siambench.models import backbone_state_dict, build_resnet
 
 # Both tasks on 32-pixel shapes scenes, a global batch of 8 and 4 steps.
 SEGMENTATION = ["schedule.iterations=4", "schedule.batch_size=8", "data.crop_size=32", "data.eval_crop_size=32",
                 "data.eval_batch_size=4", "sweep.lr=[0.05]"]
+FINETUNE = ["data.crop_size=32", "schedule.batch_size=8"]
 DEPTH = ["data.shapes.image_size=32", "data.shapes.train_images=32", "data.shapes.test_images=12",
          "data.crop=[32, 32]", "data.eval_batch_size=4", "schedule.batch_size=8", "schedule.steps=4",
          "model.up_channels=[16, 16, 8, 8]"]
@@ -54,12 +57,20 @@ def setup(task: str, overrides: list[str]):
         train_set = build_dataset("shapes_seg", "train", num_images=16, image_size=32)
         test_set = build_dataset("shapes_seg", "test", num_images=10, image_size=32)
         return cfg, train_set, test_set, segmentation.build_fcn(backbone(), train_set.num_classes, cfg, seed=0)
+    if task == "finetune":
+        cfg = apply_overrides(load_preset("semisup", "tiny"), [*FINETUNE, *overrides])
+        train_set = build_dataset("shapes", "train", num_images=24, image_size=32)
+        test_set = build_dataset("shapes", "test", num_images=12, image_size=32)
+        return cfg, train_set, test_set, Classifier(backbone().build_model(), 12, torch.Generator().manual_seed(0))
     cfg = apply_overrides(load_preset("depth", "tiny"), [*DEPTH, *overrides])
     return cfg, depth.ShapesDepth("train", 32, 32), depth.ShapesDepth("test", 32, 12), \
         depth.build_depth_net(backbone(), cfg, seed=0)
 
 
 def score(task, net, test_set, cfg) -> dict:
+    if task == "finetune":
+        logits, _ = finetune.predict(net, test_set, range(len(test_set)), cfg, progress=False)
+        return {"logits": logits.ravel().tolist()}
     if task == "segmentation":
         return segmentation.evaluate(net, test_set, None, cfg, progress=False)
     return depth.score(net, test_set, cfg, progress=False)
@@ -68,7 +79,9 @@ def score(task, net, test_set, cfg) -> dict:
 def run(task: str, overrides: list[str]):
     """Train ``task``'s network for a few steps and score it; returns its state and scores."""
     cfg, train_set, test_set, net = setup(task, overrides)
-    if task == "segmentation":
+    if task == "finetune":
+        finetune.finetune(net, train_set, list(range(len(train_set))), 0.05, 1, cfg, seed=0, progress=False, steps=3)
+    elif task == "segmentation":
         segmentation.train(net, train_set, list(range(len(train_set))), 0.05, cfg, seed=0, progress=False)
     else:
         depth.train(net, train_set, cfg, seed=0, progress=False)
@@ -85,7 +98,7 @@ def _max_diff(a: dict, b: dict) -> float:
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
 
 
-@pytest.mark.parametrize("task", ["segmentation", "depth"])
+@pytest.mark.parametrize("task", ["segmentation", "depth", "finetune"])
 def test_two_gloo_processes_train_and_score_as_one_process(task, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)

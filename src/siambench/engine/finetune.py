@@ -25,9 +25,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..configs import Config
-from ..data.sampling import CropFlipDataset, EpochBatches, collate_images
+from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_images
 from ..data.transforms import Normalize, ViewConfig, center_crop
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
+from .dist import all_reduce_sum, broadcast_buffers, data_parallel, is_main_process, process_group
 
 
 class Classifier(nn.Module):
@@ -94,13 +95,21 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
     The run lasts ``epochs`` passes, or exactly ``steps`` optimiser steps
     when given (as many passes as that takes). ``weight_decay`` overrides
     the preset's. The batch is the preset's, capped at the number of images
-    so that a tiny subset still takes steps. Raises
-    :class:`TrainingDivergedError` on a non-finite loss.
+    so that a tiny subset still takes steps. Under ``torchrun`` each process
+    trains on its share of every global batch through DDP, split into
+    ``schedule.accumulate`` micro-batches (default 1) with BN statistics of
+    their own, so k processes train as one process with k micro-batches.
+    Raises :class:`TrainingDivergedError` on a non-finite loss.
     """
+    rank, world = process_group()
+    accumulate = int(cfg.schedule.get("accumulate", 1))
     batch_size = min(int(cfg.schedule.batch_size), len(indices))
+    if accumulate < 1 or batch_size % (accumulate * world):
+        raise ConfigError(f"the batch of {batch_size} must split evenly into {world} process(es) × "
+                          f"schedule.accumulate={accumulate} micro-batches")
     if steps is not None:
         epochs = max(1, math.ceil(steps / (len(indices) // batch_size)))
-    sampler = EpochBatches(indices, batch_size, epochs, seed, drop_last=True)
+    sampler = RankBatches(EpochBatches(indices, batch_size, epochs, seed, drop_last=True), rank, world)
     total = len(sampler) if steps is None else min(steps, len(sampler))
     view = ViewConfig(crop_size=int(cfg.data.crop_size), crop_scale=tuple(cfg.data.crop_scale), crop_mode="torchvision")
     loader = torch.utils.data.DataLoader(
@@ -119,9 +128,9 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
         raise ConfigError(f"schedule.lr_schedule must be 'cosine' or 'constant', got {schedule!r}")
     loss_fn = multilabel_loss if multilabel else F.cross_entropy
     normalize = Normalize().to(device)
-    classifier.to(device).train()
+    model = data_parallel(classifier.to(device).train(), torch.device(device))
     last_loss = float("nan")
-    bar = tqdm(loader, total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    bar = tqdm(loader, total=total, desc=desc, disable=not progress or rank > 0, leave=False, dynamic_ncols=True)
     for step, batch in enumerate(bar):
         if step >= total:
             break
@@ -130,23 +139,31 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
         images, labels = batch
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(peak, step, total) if schedule == "cosine" else peak
-        logits = classifier(normalize(images.to(device, non_blocking=True)))
-        loss = loss_fn(logits, labels.to(device, non_blocking=True))
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = torch.zeros((), device=device)
+        images, labels = normalize(images.to(device, non_blocking=True)), labels.to(device, non_blocking=True)
+        for x, y in zip(images.chunk(accumulate), labels.chunk(accumulate)):
+            micro = loss_fn(model(x), y) / accumulate
+            micro.backward()
+            loss += micro.detach()
         optimizer.step()
         if step % 10 == 0 or step == total - 1:
-            last_loss = float(loss.detach())
+            last_loss = float(all_reduce_sum(loss)) / world
             if not math.isfinite(last_loss):
                 raise TrainingDivergedError(f"{desc}: the loss became {last_loss} at step {step} (lr {peak:g})")
             bar.set_postfix(loss=f"{last_loss:.3f}")
+    broadcast_buffers(classifier)
     return {"steps": total, "batch_size": batch_size, "peak_lr": peak, "weight_decay": wd, "final_loss": last_loss}
 
 
 @torch.no_grad()
 def predict(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu", progress: bool = True,
             desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
-    """``(outputs, targets)`` of ``classifier`` on centre crops of ``dataset[indices]``; unreadable images left out."""
+    """``(outputs, targets)`` of ``classifier`` on centre crops of ``dataset[indices]``; unreadable images left out.
+
+    Under ``torchrun`` every process predicts every image: the ranks hold
+    the same network, so they reach the same choices without a gather.
+    """
     loader = torch.utils.data.DataLoader(
         CenterCropView(dataset, indices, int(cfg.data.crop_size), float(cfg.data.eval_crop_fraction)),
         batch_size=int(cfg.data.get("eval_batch_size", 256)),
@@ -156,7 +173,8 @@ def predict(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu", 
     normalize = Normalize().to(device)
     classifier.to(device).eval()
     outputs, targets = [], []
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, dynamic_ncols=True):
+    for batch in tqdm(loader, desc=desc, disable=not progress or not is_main_process(), leave=False,
+                      dynamic_ncols=True):
         if batch is None:
             continue
         images, labels = batch
