@@ -32,7 +32,7 @@ WORKER = textwrap.dedent(
     import torch
     from siambench.engine.dist import init_distributed
     sys.path.insert(0, sys.argv[1])
-    from test_distributed import run
+    from test_distributed_loops import run
 
     task, out = sys.argv[2], sys.argv[3]
     rank = init_distributed("cpu").rank
