@@ -100,7 +100,7 @@ def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
     return [(task, args.dataset, args.protocol)]
 
 
-DDP_TASKS = ("segmentation", "depth")
+DDP_TASKS = ("segmentation", "depth", "semisup", "transfer")
 
 
 def _torchrun(processes: int, argv: list[str]) -> int:
@@ -255,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="detection: MoCo's R50-C4 protocol on VOC07+12 or COCO (1x/2x), or the tiny CPU check")
     e.add_argument("--gpus", type=int, help="detection: train on N GPUs, schedule scaled linearly "
                    "(batch and LR x N/8, iterations x 8/N); default: every visible GPU, schedule as written. "
-                   "segmentation, depth: run this command as N torchrun processes (DDP), the global batch as "
-                   "written (gloo CPU processes where there is no GPU)")
+                   "segmentation, depth, semisup, transfer: run this command as N torchrun processes (DDP), "
+                   "the global batch as written (gloo CPU processes where there is no GPU)")
     e.add_argument("--fraction", type=int, choices=[1, 10], default=1, help="semisup: percent of labels")
     e.add_argument("--subset-file", help="semisup: SimCLR's 1percent.txt / 10percent.txt (else a seeded "
                    "class-balanced draw, flagged as not standard)")
