@@ -193,3 +193,81 @@ def test_directory_without_dataset_or_images(tmp_path):
     with pytest.raises(DatasetNotFoundError, match="save_to_disk") as info:
         build_dataset("hf", "train", path=tmp_path / "d")
     assert str(tmp_path / "d") in str(info.value)
+
+
+# Hugging Face copies of the transfer datasets -------------------------------------------
+
+
+@pytest.fixture
+def small_sizes(monkeypatch):
+    """Give registered datasets tiny published split sizes, so a copy of a few rows can match them."""
+    import dataclasses
+
+    from siambench.data import registry
+
+    def shrink(name, **sizes):
+        info = registry.get_dataset_info(name)
+        monkeypatch.setitem(registry._REGISTRY, name, dataclasses.replace(info, split_sizes=sizes))
+
+    return shrink
+
+
+def make_copy(root, splits: dict, num_classes: int, label="label", extra_label=None):
+    """A DatasetDict written by save_to_disk: ``splits`` maps names to row counts; labels i % classes."""
+    parts = {}
+    for k, (name, n) in enumerate(splits.items()):
+        columns = {"image": [{"bytes": png_bytes(image(100 * k + i)), "path": None} for i in range(n)],
+                   label: [i % num_classes for i in range(n)]}
+        features = {"image": datasets.Image(), label: datasets.ClassLabel(num_classes=num_classes)}
+        if extra_label:
+            columns[extra_label] = [0] * n
+            features[extra_label] = datasets.ClassLabel(num_classes=2)
+        parts[name] = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+    datasets.DatasetDict(parts).save_to_disk(str(root))
+
+
+def test_food101_copy_maps_its_validation_split_to_the_test_split(tmp_path, small_sizes):
+    small_sizes("food101", train=6, test=4)
+    make_copy(tmp_path / "food-101", {"train": 6, "validation": 4}, 101)
+    test = build_dataset("food101", "test", data_root=tmp_path)
+    assert len(test) == 4 and len(test.classes) == 101 and list(test.targets) == [0, 1, 2, 3]
+    assert np.array_equal(hwc(test[2][0]), image(102))
+    train = build_dataset("food101", "train", data_root=tmp_path)
+    assert len(train) == 6 and np.array_equal(hwc(train[0][0]), image(0))
+
+
+def test_cifar100_copy_reads_the_fine_labels(tmp_path, small_sizes):
+    small_sizes("cifar100", train=5, test=3)
+    make_copy(tmp_path / "cifar-100-python", {"train": 5, "test": 3}, 100, label="fine_label",
+              extra_label="coarse_label")
+    data = build_dataset("cifar100", "train", data_root=tmp_path)
+    assert len(data.classes) == 100 and list(data.targets) == [0, 1, 2, 3, 4]
+
+
+def test_copy_with_other_split_sizes_is_refused_naming_them(tmp_path, small_sizes):
+    small_sizes("oxford_pets", trainval=6, test=4)
+    make_copy(tmp_path / "oxford-iiit-pet", {"train": 5, "test": 4}, 37)
+    with pytest.raises(DatasetNotFoundError, match=r"splits train 5, test 4; the protocol's 'trainval' split "
+                                                   r"is 6 images, which none of train, trainval holds"):
+        build_dataset("oxford_pets", "trainval", data_root=tmp_path)
+    assert len(build_dataset("oxford_pets", "test", data_root=tmp_path)) == 4
+
+
+def test_copy_with_another_class_count_is_refused(tmp_path, small_sizes):
+    small_sizes("stanford_cars", train=4, test=2)
+    make_copy(tmp_path / "stanford_cars", {"train": 4, "test": 2}, 10)
+    with pytest.raises(DatasetNotFoundError, match="has 10 classes in its label column, not 196"):
+        build_dataset("stanford_cars", "train", data_root=tmp_path)
+
+
+@pytest.mark.parametrize("name, folder, reason", [
+    ("sun397", "SUN397", "cannot show that it holds partition 1"),
+    ("dtd", "dtd", "cannot show that it holds split 1"),
+    ("caltech101", "caltech101", "seeded draw"),
+    ("voc2007", "voc", "1/0/-1 labels"),
+    ("birdsnap", "birdsnap", "test_images.txt"),
+])
+def test_copies_that_cannot_be_mapped_say_why(tmp_path, name, folder, reason):
+    make_copy(tmp_path / folder, {"train": 2, "test": 2}, 3)
+    with pytest.raises(DatasetNotFoundError, match=f"Hugging Face datasets copy, which cannot stand in .*{reason}"):
+        build_dataset(name, "train", data_root=tmp_path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 
 
 def _lines(path: Path) -> list[str]:
@@ -61,6 +61,8 @@ AIRCRAFT = register_dataset(
         test_split="test",
         val_split="val",
         split_sizes={"train": 3334, "val": 3333, "trainval": 6667, "test": 3333},
+        hf_copy=HFCopy({"train": ("train",), "val": ("validation", "val"), "trainval": ("trainval",),
+                        "test": ("test",)}, label="variant"),
         description="FGVC-Aircraft 2013b: 100 aircraft variants, official train/val/test splits of 3,334/3,333/3,333.",
     )
 )

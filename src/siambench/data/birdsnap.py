@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 IMAGE_DIR = Path("download") / "images"
@@ -131,5 +131,6 @@ BIRDSNAP = register_dataset(
         test_split="test",
         val_holdout=Holdout(count=4981),
         split_sizes={"train": 47386, "test": 2443},
+        hf_copy=HFCopy(unmappable="no copy records the official test_images.txt split"),
     )
 )

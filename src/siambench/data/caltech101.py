@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import IMAGE_EXTENSIONS, FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 BACKGROUND = "BACKGROUND_Google"
@@ -108,5 +108,7 @@ CALTECH101 = register_dataset(
         test_split="test",
         val_holdout=Holdout(per_class=5),
         split_sizes={"train": 3060, "test": 6084},
+        hf_copy=HFCopy(unmappable="the protocol's split is a seeded draw over each class's sorted file names, "
+                                   "which copies do not keep"),
     )
 )

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 SPLIT_FILES = {
@@ -91,6 +91,7 @@ CARS = register_dataset(
         test_split="test",
         val_holdout=Holdout(count=1650),
         split_sizes={"train": 8144, "test": 8041},
+        hf_copy=HFCopy({"train": ("train",), "test": ("test",)}),
         description="Stanford Cars: 196 car models (make, model, year), 8,144 training and 8,041 test images.",
     )
 )

@@ -16,7 +16,7 @@ import numpy as np
 from ..engine.safe_pickle import RestrictedUnpickler
 from ..errors import DatasetNotFoundError
 from .base import ArrayImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 
@@ -103,6 +103,8 @@ CIFAR10 = register_dataset(
         eval_crop_fraction=1.0,
         test_split="test",
         val_holdout=Holdout(count=5000),
+        split_sizes={"train": 50000, "test": 10000},
+        hf_copy=HFCopy({"train": ("train",), "test": ("test",)}),
         description="CIFAR-10: 50k training and 10k test 32x32 images in 10 classes.",
     )
 )
@@ -128,6 +130,8 @@ CIFAR100 = register_dataset(
         eval_crop_fraction=1.0,
         test_split="test",
         val_holdout=Holdout(count=5067),
+        split_sizes={"train": 50000, "test": 10000},
+        hf_copy=HFCopy({"train": ("train",), "test": ("test",)}, label="fine_label"),
         description="CIFAR-100: 50k training and 10k test 32x32 images in 100 fine classes.",
     )
 )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 
 PARTITIONS = range(1, 11)
 
@@ -86,6 +86,8 @@ DTD = register_dataset(
         test_split="test",
         val_split="val",
         split_sizes={"train": 1880, "val": 1880, "test": 1880},
+        hf_copy=HFCopy(unmappable="all ten official splits have 1,880 images in each part, so a copy's row "
+                                   "counts cannot show that it holds split 1"),
         description="DTD: 47 texture classes, 120 images each; partition 1 of the official train/val/test splits.",
     )
 )

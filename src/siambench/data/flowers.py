@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 
 NUM_CLASSES = 102
 SPLIT_KEYS = {"train": "trnid", "val": "valid", "test": "tstid"}
@@ -87,6 +87,7 @@ FLOWERS = register_dataset(
         test_split="test",
         val_split="val",
         split_sizes={"train": 1020, "val": 1020, "test": 6149},
+        hf_copy=HFCopy({"train": ("train",), "val": ("validation", "val"), "test": ("test",)}),
         description="Oxford 102 Flowers: 102 flower species, official splits of 1,020/1,020/6,149 images.",
     )
 )

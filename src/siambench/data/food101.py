@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 
@@ -61,6 +61,7 @@ FOOD101 = register_dataset(
         test_split="test",
         val_holdout=Holdout(count=7575),
         split_sizes={"train": 75750, "test": 25250},
+        hf_copy=HFCopy({"train": ("train",), "test": ("validation", "test")}),
         description="Food-101: 101 dishes, 750 training and 250 test images each (official split).",
     )
 )

@@ -155,16 +155,10 @@ def _labels(dataset, column: str) -> tuple[list[str], list[int]]:
     return names, [index[str(v)] for v in values]
 
 
-def build_hf(split: str, root: Path, image_column: str | None = None, label_column: str | None = None):
-    """Split ``split`` of the directory ``root``.
-
-    ``image_column`` and ``label_column`` override detection (the first
-    ``Image`` and the first ``ClassLabel`` feature); ``label_column=""``
-    reads the split as unlabelled.
-    """
+def _image_dataset(dataset, image_column: str | None, label_column: str | None, name: str, root: Path):
+    """:class:`HFImageDataset` over ``dataset`` with its image and label columns found or checked."""
     import datasets
 
-    dataset = _pick_split(load_hf_directory(root), split, root)
     features = dataset.features
     image = _pick_column(features, image_column, datasets.Image, "image", root)
     if image is None:
@@ -173,7 +167,54 @@ def build_hf(split: str, root: Path, image_column: str | None = None, label_colu
             f"pass image_column=NAME. Expected layout: {HF.layout}"
         )
     label = None if label_column == "" else _pick_column(features, label_column, datasets.ClassLabel, "label", root)
-    return HFImageDataset(dataset, image, label, f"{root} [{split}]")
+    return HFImageDataset(dataset, image, label, name)
+
+
+def build_hf(split: str, root: Path, image_column: str | None = None, label_column: str | None = None):
+    """Split ``split`` of the directory ``root``.
+
+    ``image_column`` and ``label_column`` override detection (the first
+    ``Image`` and the first ``ClassLabel`` feature); ``label_column=""``
+    reads the split as unlabelled.
+    """
+    dataset = _pick_split(load_hf_directory(root), split, root)
+    return _image_dataset(dataset, image_column, label_column, f"{root} [{split}]", root)
+
+
+def build_copy(info: DatasetInfo, split: str, root: Path, image_column: str | None = None,
+               label_column: str | None = None) -> HFImageDataset:
+    """Split ``split`` of a registered dataset from a Hugging Face ``save_to_disk`` copy in ``root``.
+
+    The copy's split is taken by ``info.hf_copy`` (:class:`~.registry.HFCopy`):
+    among the names it allows, the split whose row count is the published
+    size. A copy that cannot be mapped that way, or with another number of
+    classes, is refused with what it holds. Held-out validation splits are
+    then drawn from the copy's row order, which need not be the official
+    files' order.
+    """
+    import datasets
+
+    copy = info.hf_copy
+    if copy is None or copy.unmappable:
+        reason = copy.unmappable if copy else "siambench knows no mapping of its splits to the protocol's"
+        raise info.error(f"{root} holds a Hugging Face datasets copy, which cannot stand in for the official "
+                         f"files: {reason}.")
+    loaded = datasets.load_from_disk(str(root))
+    sizes = {name: len(part) for name, part in loaded.items()}
+    candidates, expected = copy.splits.get(split, ()), info.split_sizes.get(split)
+    chosen = next((name for name in candidates if sizes.get(name) == expected), None)
+    if chosen is None:
+        found = ", ".join(f"{name} {n:,}" for name, n in sizes.items())
+        raise info.error(
+            f"the Hugging Face copy in {root} has the splits {found}; the protocol's {split!r} split is "
+            f"{expected:,} images, which none of {', '.join(candidates) or 'its splits'} holds, so the copy "
+            f"cannot be mapped to it"
+        )
+    built = _image_dataset(loaded[chosen], image_column, label_column or copy.label, f"{root} [{chosen}]", root)
+    if len(built.classes) != info.num_classes:
+        raise info.error(f"the Hugging Face copy in {root} has {len(built.classes)} classes in its label "
+                         f"column, not {info.num_classes}")
+    return built
 
 
 HF = register_dataset(

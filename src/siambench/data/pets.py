@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 
@@ -85,6 +85,7 @@ PETS = register_dataset(
         test_split="test",
         val_holdout=Holdout(per_class=20),
         split_sizes={"trainval": 3680, "test": 3669},
+        hf_copy=HFCopy({"trainval": ("train", "trainval"), "test": ("test",)}),
         description="Oxford-IIIT Pet: 37 cat and dog breeds, 3,680 trainval and 3,669 test images.",
     )
 )

@@ -21,6 +21,23 @@ from .splits import Holdout
 
 
 @dataclass(frozen=True)
+class HFCopy:
+    """How a Hugging Face ``datasets`` copy (``save_to_disk``) of a dataset maps onto its protocol splits.
+
+    ``splits`` names, for each of our splits, the copy's splits that may
+    hold it; the first whose row count is the published size
+    (``DatasetInfo.split_sizes``) is used, so a copy with other splits is
+    refused rather than silently evaluated. ``label`` is the class column
+    (default: the first ``ClassLabel``). ``unmappable``, when set, says why
+    no copy can stand in for the official files.
+    """
+
+    splits: dict = field(default_factory=dict)
+    label: str | None = None
+    unmappable: str | None = None
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     """What the registry knows of one dataset.
 
@@ -35,7 +52,9 @@ class DatasetInfo:
     ``metric`` names the score the dataset is reported with (``top1``,
     ``mean_per_class`` or ``map11`` for VOC2007's 11-point mAP).
     ``split_sizes`` holds the published image count of each split, which
-    ``siambench data check`` compares against what is on disk.
+    ``siambench data check`` compares against what is on disk. ``hf_copy``
+    says how a Hugging Face copy of the dataset is read in place of the
+    official layout (:class:`HFCopy`).
     """
 
     name: str
@@ -57,7 +76,7 @@ class DatasetInfo:
     val_split: str | None = None
     val_holdout: Holdout | None = None
     split_sizes: dict = field(default_factory=dict)
-
+    hf_copy: HFCopy | None = None
 
     def error(self, message: str) -> DatasetNotFoundError:
         """A layout problem of this dataset: what was found, then the expected layout and how to prepare it."""
@@ -139,7 +158,8 @@ def build_dataset(name: str, split: str, data_root=None, path=None, **options):
 
     ``path`` points straight at the dataset's folder (for image folders and
     Hugging Face directories that live anywhere); otherwise the folder is
-    ``<data root>/<subdir>``.
+    ``<data root>/<subdir>``. A folder written by ``DatasetDict.save_to_disk``
+    is read as a Hugging Face copy of the dataset (:func:`.hf.build_copy`).
     """
     info = get_dataset_info(name)
     if split not in info.splits:
@@ -147,6 +167,10 @@ def build_dataset(name: str, split: str, data_root=None, path=None, **options):
             f"dataset {name!r} has no split {split!r}; its splits are {', '.join(info.splits)}."
         )
     root = None if info.embedded else dataset_dir(info, resolve_data_root(data_root), path)
+    if root is not None and name != "hf" and (root / "dataset_dict.json").is_file():
+        from .hf import build_copy
+
+        return build_copy(info, split, root, **options)
     return info.build(split, root, **{**info.defaults, **options})
 
 

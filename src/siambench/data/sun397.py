@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 PARTITIONS = range(1, 11)
@@ -88,5 +88,7 @@ SUN397 = register_dataset(
         test_split="test",
         val_holdout=Holdout(per_class=10),
         split_sizes={"train": 19850, "test": 19850},
+        hf_copy=HFCopy(unmappable="all ten official partitions have 19,850 + 19,850 images, so a copy's row "
+                                   "counts cannot show that it holds partition 1"),
     )
 )

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DatasetNotFoundError
 from .base import FileImageDataset
-from .registry import DatasetInfo, register_dataset
+from .registry import DatasetInfo, HFCopy, register_dataset
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -128,5 +128,7 @@ VOC2007 = register_dataset(
         test_split="test",
         val_split="val",
         split_sizes={"train": 2501, "val": 2510, "trainval": 5011, "test": 4952},
+        hf_copy=HFCopy(unmappable="copies keep no per-class 1/0/-1 labels (difficult objects), which the "
+                                   "protocol's mAP needs"),
     )
 )
