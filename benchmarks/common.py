@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import platform
 import time
 from pathlib import Path
@@ -46,3 +47,15 @@ def cpu_name() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+def write_json(result: dict, path: str | None) -> None:
+    """Write the figures to ``path`` as JSON, when one was given (``--json``)."""
+    if path:
+        Path(path).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def report(result: dict, path: str | None) -> None:
+    """Print the figures as JSON, and write them to ``path`` too when one was given."""
+    print(json.dumps(result, indent=2))
+    write_json(result, path)

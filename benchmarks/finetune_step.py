@@ -13,7 +13,6 @@ GEMM). Run from the repository root: ``.venv/bin/python benchmarks/finetune_step
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 
 import torch
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
-from common import cpu_name, gemm_rate, timed
+from common import cpu_name, gemm_rate, report, timed
 from siambench.engine.finetune import Classifier
 from siambench.models import build_resnet
 
@@ -90,10 +89,7 @@ def main(argv=None) -> int:
         median = statistics.median(timed(bf16, x, y, device=device) for _ in range(args.steps))
         result["siambench_bf16"] = {"images_per_s": args.batch / median,
                                     "mfu_bf16": flops / median / gemm_rate(8192, torch.bfloat16, device)}
-    print(json.dumps(result, indent=2))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    report(result, args.json)
     return 0
 
 

@@ -10,7 +10,6 @@ head of the shared run equals its single-LR run bit for bit.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -19,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from common import write_json
 from siambench.configs import apply_overrides, load_preset
 from siambench.data import build_dataset
 from siambench.eval_linear.probe import train_linear_heads
@@ -73,9 +73,7 @@ def main(argv=None):
     result = {"args": vars(args), "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
               "load_average": os.getloadavg(), "threads": torch.get_num_threads(), "shared_seconds": shared,
               "separate_seconds": separate, "ratio": separate / shared, "heads_equal": equal}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_json(result, args.json)
     return all(equal)
 
 

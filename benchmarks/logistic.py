@@ -29,7 +29,6 @@ evaluations; a GPU changes the cost of each of ours.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -38,6 +37,8 @@ import warnings
 
 import numpy as np
 import torch
+
+from common import write_json
 
 
 def structured_features(n: int, dim: int, classes: int, seed: int = 0, latent: int = 64, noise: float = 2.0):
@@ -154,9 +155,7 @@ def main(argv=None):
         result["speedup"] = sk["seconds"] / ours["seconds"]
         result["test_top1_difference"] = ours["test_top1"] - sk["test_top1"]
         print(f"speed-up {result['speedup']:.1f}x, test top-1 difference {result['test_top1_difference']:+.2f} points")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_json(result, args.json)
     return result
 
 
