@@ -18,7 +18,6 @@ import argparse
 import statistics
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import cpu_name, gemm_rate, report, timed
@@ -55,10 +54,7 @@ def segmentation_case(backbone, preset: str, batch: int | None):
     x = torch.randn(n, 3, crop, crop, generator=g)
     y = torch.randint(0, 21, (n, crop, crop), generator=g)
 
-    def loss(out, target):
-        return F.cross_entropy(out, target, ignore_index=segmentation.IGNORE_INDEX)
-
-    return net, x, y, loss
+    return net, x, y, segmentation.pixel_loss
 
 
 def depth_case(backbone, preset: str, batch: int | None):
@@ -71,7 +67,7 @@ def depth_case(backbone, preset: str, batch: int | None):
     y = torch.rand(n, h, w, generator=g) * float(cfg.data.max_depth)
 
     def loss(out, target):
-        return depth.berhu_loss(depth._upsample(out, target.shape[-2:]), target, target > 0)
+        return depth.depth_loss(out, target, float(cfg.data.min_depth), float(cfg.data.max_depth))
 
     return net, x, y, loss
 

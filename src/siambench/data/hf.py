@@ -192,14 +192,12 @@ def build_copy(info: DatasetInfo, split: str, root: Path, image_column: str | No
     then drawn from the copy's row order, which need not be the official
     files' order.
     """
-    import datasets
-
     copy = info.hf_copy
     if copy is None or copy.unmappable:
         reason = copy.unmappable if copy else "siambench knows no mapping of its splits to the protocol's"
         raise info.error(f"{root} holds a Hugging Face datasets copy, which cannot stand in for the official "
                          f"files: {reason}.")
-    loaded = datasets.load_from_disk(str(root))
+    loaded = load_hf_directory(root)
     sizes = {name: len(part) for name, part in loaded.items()}
     candidates, expected = copy.splits.get(split, ()), info.split_sizes.get(split)
     chosen = next((name for name in candidates if sizes.get(name) == expected), None)

@@ -16,7 +16,7 @@ import random
 import numpy as np
 import torch
 
-from ..errors import CorruptImageError
+from ..errors import ConfigError, CorruptImageError
 from .transforms import RandomCrop, ViewConfig
 
 
@@ -99,12 +99,13 @@ class RankBatches(torch.utils.data.Sampler):
     Every rank draws the same global batches from the same seed, so the
     ranks together see exactly the samples (and, through the sample seeds,
     the augmentations) that one process would. The global batch must split
-    evenly.
+    evenly into ``world_size`` shares of ``accumulate`` micro-batches each.
     """
 
-    def __init__(self, batches: EpochBatches, rank: int, world_size: int):
-        if batches.batch % world_size:
-            raise ValueError(f"the batch of {batches.batch} does not split evenly over {world_size} processes")
+    def __init__(self, batches: EpochBatches, rank: int, world_size: int, accumulate: int = 1):
+        if accumulate < 1 or batches.batch % (accumulate * world_size):
+            raise ConfigError(f"the batch of {batches.batch} must split evenly into {world_size} process(es) × "
+                              f"schedule.accumulate={accumulate} micro-batches")
         self.batches, self.rank, self.world_size = batches, rank, world_size
 
     def __len__(self):

@@ -75,6 +75,11 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def mean_over_ranks(value: torch.Tensor) -> float:
+    """The mean of a scalar over the ranks (its value in one process)."""
+    return float(all_reduce_sum(value.detach().clone())) / process_group()[1]
+
+
 def data_parallel(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """``model`` wrapped in DDP when the process group has several ranks, else ``model`` itself.
 

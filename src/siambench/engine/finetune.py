@@ -28,7 +28,7 @@ from ..configs import Config
 from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_images
 from ..data.transforms import Normalize, ViewConfig, center_crop
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
-from .dist import all_reduce_sum, broadcast_buffers, data_parallel, is_main_process, process_group
+from .dist import broadcast_buffers, data_parallel, is_main_process, mean_over_ranks, process_group
 
 
 class Classifier(nn.Module):
@@ -104,12 +104,9 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
     rank, world = process_group()
     accumulate = int(cfg.schedule.get("accumulate", 1))
     batch_size = min(int(cfg.schedule.batch_size), len(indices))
-    if accumulate < 1 or batch_size % (accumulate * world):
-        raise ConfigError(f"the batch of {batch_size} must split evenly into {world} process(es) × "
-                          f"schedule.accumulate={accumulate} micro-batches")
     if steps is not None:
         epochs = max(1, math.ceil(steps / (len(indices) // batch_size)))
-    sampler = RankBatches(EpochBatches(indices, batch_size, epochs, seed, drop_last=True), rank, world)
+    sampler = RankBatches(EpochBatches(indices, batch_size, epochs, seed, drop_last=True), rank, world, accumulate)
     total = len(sampler) if steps is None else min(steps, len(sampler))
     view = ViewConfig(crop_size=int(cfg.data.crop_size), crop_scale=tuple(cfg.data.crop_scale), crop_mode="torchvision")
     loader = torch.utils.data.DataLoader(
@@ -148,7 +145,7 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
             loss += micro.detach()
         optimizer.step()
         if step % 10 == 0 or step == total - 1:
-            last_loss = float(all_reduce_sum(loss)) / world
+            last_loss = mean_over_ranks(loss)
             if not math.isfinite(last_loss):
                 raise TrainingDivergedError(f"{desc}: the loss became {last_loss} at step {step} (lr {peak:g})")
             bar.set_postfix(loss=f"{last_loss:.3f}")

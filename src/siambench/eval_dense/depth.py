@@ -48,7 +48,7 @@ from ..data import shapes
 from ..data.nyu import DepthDataset
 from ..data.sampling import EpochBatches, RankBatches, derive_seed
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, adjust_brightness, adjust_hue, adjust_saturation, grayscale
-from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, process_group
+from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models.resnet import ResNet
@@ -392,6 +392,12 @@ def _upsample(pred: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(pred[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
+def depth_loss(pred: torch.Tensor, depths: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
+    """berHu of the prediction upsampled (bilinear) to the target, over the pixels with depth in range."""
+    valid = (depths >= min_depth) & (depths <= max_depth)
+    return berhu_loss(_upsample(pred, depths.shape[-2:]), depths, valid)
+
+
 def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, device="cpu",
           input_normalization: str | None = None, progress: bool = True, desc: str = "depth train") -> dict:
     """Train ``net`` in place with berHu on ``dataset``; returns what the run did and every step's loss.
@@ -410,14 +416,11 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
     steps, batch, peak = train_schedule(cfg, len(dataset))
     rank, world = process_group()
     accumulate = int(s.accumulate)
-    if accumulate < 1 or batch % (accumulate * world):
-        raise ConfigError(f"the batch of {batch} must split evenly into {world} process(es) × "
-                          f"schedule.accumulate={accumulate} micro-batches")
     if s.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(f"schedule.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {s.lr_schedule!r}")
     epochs = math.ceil(steps / (len(dataset) // batch))
     sampler = RankBatches(EpochBatches(range(len(dataset)), batch, epochs, derive_seed(seed, 21), drop_last=True),
-                          rank, world)
+                          rank, world, accumulate)
     loader = torch.utils.data.DataLoader(
         TrainView(dataset, d.scale, d.crop), batch_sampler=sampler, num_workers=int(d.num_workers),
         collate_fn=collate_pairs, pin_memory=device.type == "cuda",
@@ -445,12 +448,11 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
         for x, y in zip(images.chunk(accumulate), depths.chunk(accumulate)):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 pred = model(x)
-            valid = (y >= d.min_depth) & (y <= d.max_depth)
-            loss = berhu_loss(_upsample(pred, y.shape[-2:]), y, valid) / accumulate
+            loss = depth_loss(pred, y, d.min_depth, d.max_depth) / accumulate
             loss.backward()
             total += loss.detach()
         optimizer.step()
-        losses.append(float(all_reduce_sum(total)) / world)
+        losses.append(mean_over_ranks(total))
         if not math.isfinite(losses[-1]):
             raise TrainingDivergedError(f"{desc}: the loss became {losses[-1]} at step {step} (lr {lr:g})")
         bar.set_postfix(loss=f"{losses[-1]:.4f}")

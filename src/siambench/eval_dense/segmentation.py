@@ -37,7 +37,7 @@ from ..data.sampling import EpochBatches, RankBatches, derive_seed
 from ..data.splits import holdout_indices
 from ..data.transforms import IMAGENET_MEAN, Normalize
 from ..data.voc_segmentation import IGNORE_INDEX
-from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, process_group
+from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models import ResNet
@@ -218,6 +218,12 @@ def step_lr(base: float, step: int, total: int, milestones, gamma: float) -> flo
     return base * gamma ** sum(step >= round(m * total) for m in milestones)
 
 
+def pixel_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over the labelled pixels (``IGNORE_INDEX`` left out; 0 when none is labelled)."""
+    loss = F.cross_entropy(logits, masks, ignore_index=IGNORE_INDEX, reduction="sum")
+    return loss / (masks != IGNORE_INDEX).sum().clamp(min=1)
+
+
 def train(model: FCN, dataset, indices, lr: float, cfg: Config, seed: int, device="cpu", progress: bool = True,
           desc: str = "segmentation") -> dict:
     """Train ``model`` in place for ``schedule.iterations`` steps on views of ``dataset[indices]``.
@@ -234,11 +240,8 @@ def train(model: FCN, dataset, indices, lr: float, cfg: Config, seed: int, devic
     rank, world = process_group()
     iterations, accumulate = int(s.iterations), int(s.get("accumulate", 1))
     batch_size = min(int(s.batch_size), len(indices))
-    if accumulate < 1 or batch_size % (accumulate * world):
-        raise ConfigError(f"the batch of {batch_size} must split evenly into {world} process(es) × "
-                          f"schedule.accumulate={accumulate} micro-batches")
     epochs = math.ceil(iterations / (len(indices) // batch_size))
-    sampler = RankBatches(EpochBatches(indices, batch_size, epochs, seed, drop_last=True), rank, world)
+    sampler = RankBatches(EpochBatches(indices, batch_size, epochs, seed, drop_last=True), rank, world, accumulate)
     loader = torch.utils.data.DataLoader(
         TrainViews(dataset, int(d.crop_size), d.scale_range, float(d.flip_p)),
         batch_sampler=sampler, num_workers=int(d.num_workers), collate_fn=collate_pairs,
@@ -257,13 +260,12 @@ def train(model: FCN, dataset, indices, lr: float, cfg: Config, seed: int, devic
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=device)
         for x, y in zip(images.chunk(accumulate), masks.long().chunk(accumulate)):
-            loss = F.cross_entropy(net(x), y, ignore_index=IGNORE_INDEX, reduction="sum")
-            loss = loss / (y != IGNORE_INDEX).sum().clamp(min=1) / accumulate
+            loss = pixel_loss(net(x), y) / accumulate
             loss.backward()
             total += loss.detach()
         optimizer.step()
         if step % 10 == 0 or step == iterations - 1:
-            last_loss = float(all_reduce_sum(total) / world)
+            last_loss = mean_over_ranks(total)
             if not math.isfinite(last_loss):
                 raise TrainingDivergedError(f"{desc}: the loss became {last_loss} at step {step} (lr {lr:g})")
             bar.set_postfix(loss=f"{last_loss:.3f}")
