@@ -17,8 +17,8 @@ def cache(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def knn_splits():
-    train = shapes.load_split("train", num_images=3000, cache=False)
-    test = shapes.load_split("test", num_images=1200, cache=False)
+    train = shapes.load_split("train", num_images=3000, cache=False, **shapes.CLASSIFICATION)
+    test = shapes.load_split("test", num_images=1200, cache=False, **shapes.CLASSIFICATION)
     return train, test
 
 
@@ -100,6 +100,30 @@ def test_registered_and_built_through_the_entry():
     assert tuple(image.shape) == (3, 32, 32) and label == dataset.scenes[0].label
 
 
+def test_classification_scenes_hold_several_objects_of_the_image_class(knn_splits):
+    train, _ = knn_splits
+    counts = [len(scene.objects) for scene in train.scenes]
+    assert min(counts) >= 4 and max(counts) <= 6 and 4.5 < np.mean(counts) < 5.5
+    for scene, image in zip(train.scenes[:200], train.images):
+        assert {obj.label for obj in scene.objects} == {scene.label}
+        assert len({obj.color for obj in scene.objects}) > 1 or len(scene.objects) == 1
+        assert all(len(set(obj.color)) == 1 and obj.color[0] >= 150 for obj in scene.objects)
+        assert np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
+        instance, _ = shapes.scene_masks(scene)
+        for i, obj in enumerate(scene.objects):
+            assert (instance == i + 1).sum() >= 0.7 * _alone(scene, obj).sum() - 2
+
+
+def test_the_registry_builds_classification_scenes_and_dense_stages_keep_mixed_ones():
+    built = registry._REGISTRY["shapes"].build("val", None, num_images=24)
+    assert built.scenes == shapes.load_split("val", num_images=24, cache=False, **shapes.CLASSIFICATION).scenes
+    mixed = shapes.generate_scenes(24, 3, objects_per_image=(2, 4))
+    assert any(len({obj.label for obj in scene.objects}) > 1 for scene in mixed)
+    assert any(len(set(obj.color)) > 1 for scene in mixed for obj in scene.objects)
+    with pytest.raises(ValueError, match="style must be one of mixed, collection"):
+        shapes.generate_scenes(2, 0, style="single")
+
+
 def test_default_split_sizes():
     assert shapes.SPLIT_SIZES == {"train": 12000, "val": 2000, "test": 2000}
 
@@ -163,16 +187,16 @@ def test_render_at_another_size_rescales_the_scene():
     assert np.abs(big - 2 * np.array(scene.objects[0].box)).max() <= 2
 
 
-def test_raw_pixel_knn_is_near_chance_measured_10_percent(knn_splits):
-    """k-NN on raw pixels scored 0.103 against a chance level of 0.083."""
+def test_raw_pixel_knn_is_near_chance_measured_14_percent(knn_splits):
+    """k-NN on raw pixels scored 0.141 against a chance level of 0.083."""
     train, test = knn_splits
     flat = lambda d: d.images.reshape(len(d), -1).astype(np.float32)  # noqa: E731
     knn = KNeighborsClassifier(n_neighbors=20, metric="cosine").fit(flat(train), train.targets)
     assert knn.score(flat(test), test.targets) < 2 * CHANCE
 
 
-def test_colour_histogram_is_not_predictive_measured_8_percent(knn_splits):
-    """k-NN on 512-bin colour histograms scored 0.083 against a chance level of 0.083."""
+def test_colour_histogram_is_not_predictive_measured_11_percent(knn_splits):
+    """k-NN on 512-bin colour histograms scored 0.108 against a chance level of 0.083."""
 
     def histogram(dataset):
         q = dataset.images.astype(np.int64) // 32

@@ -1,12 +1,23 @@
 """The embedded ``shapes`` dataset: scenes of geometric shapes drawn by code.
 
-Each image shows shapes from twelve classes, none of them a rotated or scaled
-copy of another, at a random position, size, rotation and colour over a
-textured background. Colour, size and background are drawn independently of
-the class and every class template has the same area, so neither raw pixels
-nor colour statistics tell the classes apart: only the outline does. That is
-what an augmentation-invariant encoder has to learn, on data that needs no
-download and builds in seconds.
+Shapes come from twelve classes, none of them a rotated or scaled copy of
+another, and every class template has the same area. Each object gets its own
+random position, size, rotation and tone, so neither raw pixels nor intensity
+statistics tell the classes apart well: the outline does.
+
+A classification image (:data:`CLASSIFICATION`) shows four to six objects of
+its class, each posed and toned on its own, in light grays over a dark shaded
+background. Two random crops of it then share the class and little else,
+which is what an augmentation-invariant encoder has to learn: crops that
+land on different objects see different poses and tones, and nothing in the
+background tells one image from another. Colour is left out on purpose:
+BYOL's colour jitter (hue 0.1) keeps most of a hue, so a hue shared by both
+views is the easiest thing for them to agree on, and on coloured scenes a
+short BYOL run learned colour instead of shape (README, "What the embedded
+run shows").
+
+Detection, segmentation and depth use ``mixed`` scenes instead: a main
+object among objects of any class, in colour on textured backgrounds.
 
 Every image keeps its scene description (:class:`Scene`); :func:`render_scene`,
 :func:`scene_masks` and :func:`scene_depth` derive the image, instance and
@@ -42,7 +53,19 @@ SPLIT_SIZES = {"train": 12000, "val": 2000, "test": 2000}
 BACKGROUND_KINDS = ("noise", "stripes", "checker")
 BACKGROUND_DEPTH = 1.0
 DEFAULT_SCALE_RANGE = (0.25, 0.42)
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+
+# How a scene is composed. ``mixed`` (detection, segmentation, depth): a main
+# object among objects of any class, in colour on textured backgrounds.
+# ``collection`` (the classification splits): several objects of the image's
+# class in light grays on a dark, softly shaded background, so that two crops
+# of one image share the class and little else.
+STYLES = {
+    "mixed": {"same_class": False, "palette": "color"},
+    "collection": {"same_class": True, "palette": "gray"},
+}
+# The ``shapes`` classification splits: four to six objects of one class.
+CLASSIFICATION = {"style": "collection", "objects_per_image": (4, 6), "scale_range": (0.15, 0.24), "min_visible": 0.7}
 
 _SUPERSAMPLE = 4
 _NOISE_GRID = 6
@@ -339,7 +362,10 @@ def scene_depth(scene: Scene, image_size: int | None = None) -> np.ndarray:
 # Generation ----------------------------------------------------------------
 
 
-def _random_background(rng: np.random.Generator) -> Background:
+def _random_background(rng: np.random.Generator, palette: str = "color") -> Background:
+    if palette == "gray":
+        low = int(rng.integers(0, 40))
+        return Background("noise", ((low,) * 3, (low + 30,) * 3), 0.0, 0.1, 0.0, int(rng.integers(2**31)))
     c0, c1 = rng.integers(0, 256, size=(2, 3)).tolist()
     return Background(
         kind=BACKGROUND_KINDS[int(rng.integers(len(BACKGROUND_KINDS)))],
@@ -351,11 +377,15 @@ def _random_background(rng: np.random.Generator) -> Background:
     )
 
 
-def _random_color(rng: np.random.Generator, background: Background, others: list) -> tuple[int, int, int]:
+def _random_color(rng: np.random.Generator, background: Background, others: list,
+                  palette: str = "color") -> tuple[int, int, int]:
     """A colour that stands out from the background's colours and from the other objects.
 
-    It depends on the background but never on the class.
+    It depends on the background but never on the class. The ``gray``
+    palette draws a light gray on its dark backgrounds.
     """
+    if palette == "gray":
+        return (int(rng.integers(150, 256)),) * 3
     candidates = rng.integers(0, 256, size=(_COLOR_CANDIDATES, 3)).astype(np.float64)
     c0, c1 = np.array(background.colors, dtype=np.float64)
     d = c1 - c0
@@ -378,16 +408,19 @@ def _random_pose(rng, label: int, size: int, scale_range) -> dict:
     return dict(label=label, cx=float(cx), cy=float(cy), scale=scale, angle=angle)
 
 
-def _generate_scene(rng, label, size, objects_per_image, scale_range, min_visible):
+def _generate_scene(rng, label, size, objects_per_image, scale_range, min_visible, style):
     """A scene and its objects' coverages, far to near.
 
     The main object is placed first, in front; each further object goes
     behind those placed, so it never hides them and only its own visible
     share needs checking.
     """
-    background = _random_background(rng)
+    background = _random_background(rng, STYLES[style]["palette"])
     count = int(rng.integers(objects_per_image[0], objects_per_image[1] + 1))
-    labels = [label] + [int(c) for c in rng.integers(len(CLASSES), size=count - 1)]
+    if STYLES[style]["same_class"]:
+        labels = [label] * count
+    else:
+        labels = [label] + [int(c) for c in rng.integers(len(CLASSES), size=count - 1)]
     placed, colors, layers = [], [], []
     covered = np.zeros((size, size), dtype=bool)
     for k, obj_label in enumerate(labels):
@@ -398,7 +431,7 @@ def _generate_scene(rng, label, size, objects_per_image, scale_range, min_visibl
             inside = np.zeros_like(covered)
             inside[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]] = alpha >= 128
             if k == 0 or (inside & ~covered).sum() >= min_visible * inside.sum():
-                colors.append(_random_color(rng, background, colors))
+                colors.append(_random_color(rng, background, colors, STYLES[style]["palette"]))
                 placed.append(pose)
                 layers.append(layer)
                 covered |= inside
@@ -422,7 +455,10 @@ def _visible_boxes(instance: np.ndarray, count: int) -> list[tuple[int, int, int
     return boxes
 
 
-def _generate(n, seed, image_size=64, objects_per_image=(1, 1), scale_range=DEFAULT_SCALE_RANGE, min_visible=0.5):
+def _generate(n, seed, image_size=64, objects_per_image=(1, 1), scale_range=DEFAULT_SCALE_RANGE, min_visible=0.5,
+              style="mixed"):
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
     lo, hi = objects_per_image
     if not 1 <= lo <= hi:
         raise ValueError(f"objects_per_image must be (min, max) with 1 <= min <= max, got {objects_per_image}")
@@ -431,7 +467,8 @@ def _generate(n, seed, image_size=64, objects_per_image=(1, 1), scale_range=DEFA
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % len(CLASSES))
     return [
-        _generate_scene(rng, int(label), image_size, objects_per_image, scale_range, min_visible) for label in labels
+        _generate_scene(rng, int(label), image_size, objects_per_image, scale_range, min_visible, style)
+        for label in labels
     ]
 
 
@@ -443,6 +480,7 @@ def generate_scenes(
     objects_per_image: tuple[int, int] = (1, 1),
     scale_range: tuple[float, float] = DEFAULT_SCALE_RANGE,
     min_visible: float = 0.5,
+    style: str = "mixed",
 ) -> list[Scene]:
     """``n`` random scenes, a function of ``seed`` and the parameters alone.
 
@@ -451,8 +489,9 @@ def generate_scenes(
     scene; objects behind others keep at least ``min_visible`` of their area
     visible, and one that cannot is left out. ``scale_range`` bounds the
     square root of an object's area as a fraction of the image side.
+    ``style`` is a key of :data:`STYLES`.
     """
-    return [scene for scene, _ in _generate(n, seed, image_size, objects_per_image, scale_range, min_visible)]
+    return [scene for scene, _ in _generate(n, seed, image_size, objects_per_image, scale_range, min_visible, style)]
 
 
 # Dataset and cache ---------------------------------------------------------
@@ -540,9 +579,11 @@ def load_split(
     seed: int = 0,
     objects_per_image: tuple[int, int] = (1, 1),
     scale_range: tuple[float, float] = DEFAULT_SCALE_RANGE,
+    min_visible: float = 0.5,
+    style: str = "mixed",
     cache: bool = True,
 ) -> ShapesDataset:
-    """One split, read from the cache or generated, rendered and cached."""
+    """One split, read from the cache or generated, rendered and cached (parameters as :func:`generate_scenes`)."""
     if split not in SPLITS:
         raise ValueError(f"shapes has splits {', '.join(SPLITS)}, not {split!r}")
     params = dict(
@@ -551,6 +592,8 @@ def load_split(
         seed=int(seed),
         objects_per_image=[int(v) for v in objects_per_image],
         scale_range=[float(v) for v in scale_range],
+        min_visible=float(min_visible),
+        style=str(style),
     )
     path = cache_path(split, params) if cache else None
     if path is not None and path.exists():
@@ -561,7 +604,7 @@ def load_split(
             pass
     generated = _generate(
         params["num_images"], split_seed(params["seed"], split), params["image_size"],
-        tuple(objects_per_image), tuple(scale_range),
+        tuple(objects_per_image), tuple(scale_range), min_visible, style,
     )
     scenes = [scene for scene, _ in generated]
     images = _render_all(scenes, [layers for _, layers in generated], params["image_size"])
@@ -571,8 +614,8 @@ def load_split(
 
 
 def build(split: str, root=None, *, image_size: int = 64, num_images: int | None = None, seed: int = 0):
-    """Registry entry point; ``root`` is unused because the data is generated."""
-    return load_split(split, image_size=image_size, num_images=num_images, seed=seed)
+    """Registry entry point, the :data:`CLASSIFICATION` scenes; ``root`` is unused because the data is generated."""
+    return load_split(split, image_size=image_size, num_images=num_images, seed=seed, **CLASSIFICATION)
 
 
 register_dataset(
@@ -585,9 +628,10 @@ register_dataset(
         layout="embedded (generated by siambench)",
         prepare="nothing to prepare: generated on first use and cached under $SIAMBENCH_CACHE",
         description=(
-            f"{len(CLASSES)} geometric shape classes at random position, size, rotation and colour "
-            "on textured backgrounds, 64x64 RGB; 12,000 / 2,000 / 2,000 images; classes differ only "
-            "in shape. Scene descriptions give boxes, masks and depth."
+            f"{len(CLASSES)} geometric shape classes, 4-6 objects of the image's class at random "
+            "position, size, rotation and gray tone over a dark shaded background, 64x64 RGB; "
+            "12,000 / 2,000 / 2,000 images; classes differ only in shape. Scene descriptions give "
+            "boxes, masks and depth."
         ),
         eval_size=64,
         eval_crop_fraction=1.0,
