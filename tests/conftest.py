@@ -30,13 +30,38 @@ def run_cli():
     return run
 
 
-@pytest.fixture
-def random_backbone(tmp_path):
-    """A random-init quarter-width ResNet-18 written as a siambench backbone file."""
+def save_random_backbone(folder, seed=0):
+    """A random-init quarter-width ResNet-18 (the byol_shapes architecture) written as a siambench backbone file."""
     from siambench.checkpoints import save_backbone
     from siambench.models import backbone_state_dict, build_resnet
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = build_resnet("resnet18", 0.25, "imagenet")
-    save_backbone(tmp_path / "random", backbone_state_dict(model), model.spec, method="random-init", name="random-init")
-    return tmp_path / "random"
+    save_backbone(folder, backbone_state_dict(model), model.spec, method="random-init", name="random-init")
+    return folder
+
+
+@pytest.fixture
+def random_backbone(tmp_path):
+    return save_random_backbone(tmp_path / "random")
+
+
+@pytest.fixture(scope="session")
+def make_pretrain_run(tmp_path_factory):
+    """The run `make pretrain` makes (the byol_shapes preset, unchanged), trained once per test session.
+
+    About five minutes on two cores: the tests that use it check that the
+    embedded default learns, which no shorter run shows.
+    """
+    out = tmp_path_factory.mktemp("pretrain")
+    cmd = [sys.executable, "-m", "siambench", "pretrain", "--config", "byol_shapes", f"output_dir={out}",
+           "train.progress=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out / "byol_shapes"
+
+
+@pytest.fixture(scope="session")
+def random_init_run(tmp_path_factory):
+    """make_pretrain_run's architecture at random init, seed 0."""
+    return save_random_backbone(tmp_path_factory.mktemp("random") / "random-init")
