@@ -106,7 +106,7 @@ def test_classification_scenes_hold_several_objects_of_the_image_class(knn_split
     assert min(counts) >= 4 and max(counts) <= 6 and 4.5 < np.mean(counts) < 5.5
     for scene, image in zip(train.scenes[:200], train.images):
         assert {obj.label for obj in scene.objects} == {scene.label}
-        assert len({obj.color for obj in scene.objects}) > 1 or len(scene.objects) == 1
+        assert len({obj.color for obj in scene.objects}) > 1
         assert all(len(set(obj.color)) == 1 and obj.color[0] >= 150 for obj in scene.objects)
         assert np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
         instance, _ = shapes.scene_masks(scene)

@@ -365,7 +365,8 @@ def scene_depth(scene: Scene, image_size: int | None = None) -> np.ndarray:
 def _random_background(rng: np.random.Generator, palette: str = "color") -> Background:
     if palette == "gray":
         low = int(rng.integers(0, 40))
-        return Background("noise", ((low,) * 3, (low + 30,) * 3), 0.0, 0.1, 0.0, int(rng.integers(2**31)))
+        return Background(kind="noise", colors=((low,) * 3, (low + 30,) * 3), angle=0.0, period=0.1, phase=0.0,
+                          seed=int(rng.integers(2**31)))
     c0, c1 = rng.integers(0, 256, size=(2, 3)).tolist()
     return Background(
         kind=BACKGROUND_KINDS[int(rng.integers(len(BACKGROUND_KINDS)))],
