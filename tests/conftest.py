@@ -30,12 +30,12 @@ def run_cli():
     return run
 
 
-def save_random_backbone(folder, seed=0):
+def save_random_backbone(folder):
     """A random-init quarter-width ResNet-18 (the byol_shapes architecture) written as a siambench backbone file."""
     from siambench.checkpoints import save_backbone
     from siambench.models import backbone_state_dict, build_resnet
 
-    torch.manual_seed(seed)
+    torch.manual_seed(0)
     model = build_resnet("resnet18", 0.25, "imagenet")
     save_backbone(folder, backbone_state_dict(model), model.spec, method="random-init", name="random-init")
     return folder

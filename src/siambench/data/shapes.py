@@ -55,11 +55,8 @@ BACKGROUND_DEPTH = 1.0
 DEFAULT_SCALE_RANGE = (0.25, 0.42)
 GENERATOR_VERSION = 2
 
-# How a scene is composed. ``mixed`` (detection, segmentation, depth): a main
-# object among objects of any class, in colour on textured backgrounds.
-# ``collection`` (the classification splits): several objects of the image's
-# class in light grays on a dark, softly shaded background, so that two crops
-# of one image share the class and little else.
+# How a scene is composed (the module docstring says why): ``mixed`` for
+# detection, segmentation and depth, ``collection`` for classification.
 STYLES = {
     "mixed": {"same_class": False, "palette": "color"},
     "collection": {"same_class": True, "palette": "gray"},
@@ -362,7 +359,7 @@ def scene_depth(scene: Scene, image_size: int | None = None) -> np.ndarray:
 # Generation ----------------------------------------------------------------
 
 
-def _random_background(rng: np.random.Generator, palette: str = "color") -> Background:
+def _random_background(rng: np.random.Generator, palette: str) -> Background:
     if palette == "gray":
         low = int(rng.integers(0, 40))
         return Background(kind="noise", colors=((low,) * 3, (low + 30,) * 3), angle=0.0, period=0.1, phase=0.0,
@@ -379,7 +376,7 @@ def _random_background(rng: np.random.Generator, palette: str = "color") -> Back
 
 
 def _random_color(rng: np.random.Generator, background: Background, others: list,
-                  palette: str = "color") -> tuple[int, int, int]:
+                  palette: str) -> tuple[int, int, int]:
     """A colour that stands out from the background's colours and from the other objects.
 
     It depends on the background but never on the class. The ``gray``
@@ -416,9 +413,10 @@ def _generate_scene(rng, label, size, objects_per_image, scale_range, min_visibl
     behind those placed, so it never hides them and only its own visible
     share needs checking.
     """
-    background = _random_background(rng, STYLES[style]["palette"])
+    same_class, palette = STYLES[style]["same_class"], STYLES[style]["palette"]
+    background = _random_background(rng, palette)
     count = int(rng.integers(objects_per_image[0], objects_per_image[1] + 1))
-    if STYLES[style]["same_class"]:
+    if same_class:
         labels = [label] * count
     else:
         labels = [label] + [int(c) for c in rng.integers(len(CLASSES), size=count - 1)]
@@ -432,7 +430,7 @@ def _generate_scene(rng, label, size, objects_per_image, scale_range, min_visibl
             inside = np.zeros_like(covered)
             inside[y0:y0 + alpha.shape[0], x0:x0 + alpha.shape[1]] = alpha >= 128
             if k == 0 or (inside & ~covered).sum() >= min_visible * inside.sum():
-                colors.append(_random_color(rng, background, colors, STYLES[style]["palette"]))
+                colors.append(_random_color(rng, background, colors, palette))
                 placed.append(pose)
                 layers.append(layer)
                 covered |= inside
