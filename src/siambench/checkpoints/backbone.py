@@ -42,6 +42,26 @@ def save_backbone(out_dir: str | Path, state_dict: dict[str, torch.Tensor], spec
     return path
 
 
+def read_meta(meta_path: Path) -> dict:
+    """A ``meta.json`` as a dict; a file that is not one JSON object is one clear error."""
+    size = meta_path.stat().st_size
+    if size > 16 << 20:
+        raise CheckpointError(f"{meta_path} is {size} bytes; a siambench meta.json is a few kilobytes of JSON.")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"{meta_path} is not valid JSON ({exc}); expected the JSON object that pretraining writes beside "
+            f"{BACKBONE_FILE}."
+        ) from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{meta_path} holds a JSON {type(meta).__name__}; expected the JSON object that pretraining writes "
+            f"beside {BACKBONE_FILE}."
+        )
+    return meta
+
+
 def load_backbone(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a backbone file (or the folder holding it) and its ``meta.json``; checks the hash and the keys."""
     path = Path(path)
@@ -52,12 +72,15 @@ def load_backbone(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise CheckpointError(f"no backbone file at {path}; expected {BACKBONE_FILE} written by `siambench pretrain`.")
     if not meta_path.is_file():
         raise CheckpointError(f"{path} has no {META_FILE} beside it, so its architecture is unknown.")
-    meta = json.loads(meta_path.read_text())
+    meta = read_meta(meta_path)
     digest = sha256_file(path)
     if meta.get("sha256") != digest:
         raise CheckpointError(f"{path} does not match its {META_FILE}: sha256 {digest}, expected {meta.get('sha256')}.")
     state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    spec = ResNetSpec(meta["arch"], float(meta["width"]), meta["stem"], meta.get("padding", "torch"))
+    try:
+        spec = ResNetSpec(meta["arch"], float(meta["width"]), meta["stem"], meta.get("padding", "torch"))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{meta_path} does not describe a ResNet ({type(exc).__name__}: {exc}).") from None
     expected = set(expected_shapes(spec))
     missing, unexpected = expected - set(state_dict), set(state_dict) - expected
     if missing or unexpected:

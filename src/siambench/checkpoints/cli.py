@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..errors import CheckpointError
 from .audit import summarize
@@ -38,6 +39,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=format_names(), metavar="NAME",
                    help="skip detection and read the file as this format (see the list below)")
     p.add_argument("--prefix", metavar="P", help="the key prefix the backbone sits under, e.g. 'module.encoder_q.'")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="accept NaN/inf in backbone tensors (refused by default; recorded in the metadata)")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -106,7 +109,7 @@ def _text_report(report: dict) -> str:
 
 
 def inspect_command(args) -> int:
-    result = examine(args.path, args.format, args.prefix)
+    result = examine(args.path, args.format, args.prefix, args.allow_nonfinite)
     report = result.report()
     print(json.dumps(report, indent=2, default=str) if args.json else _text_report(report))
     if not result.ok:
@@ -115,8 +118,14 @@ def inspect_command(args) -> int:
 
 
 def convert_command(args) -> int:
-    backbone = load(args.path, args.format, args.prefix)
-    paths, notes = export(backbone, args.to, args.output)
+    out = Path(args.output)
+    if out.is_dir():
+        raise CheckpointError(f"-o {out} is an existing folder; expected the path of the file to write.")
+    backbone = load(args.path, args.format, args.prefix, args.allow_nonfinite)
+    try:
+        paths, notes = export(backbone, args.to, out)
+    except OSError as exc:
+        raise CheckpointError(f"could not write {exc.filename or out}: {exc.strerror or exc}.") from None
     meta = backbone.meta
     print(f"read {meta['source_path']} as {meta['source_format']}: {meta['arch']}, width {meta['width']:g}×, "
           f"{meta['stem']} stem, {meta['padding']} padding, {meta['num_tensors']} backbone tensors")

@@ -17,6 +17,7 @@ audit then reports as unexpected.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -414,6 +415,87 @@ register(Format(
 ))
 
 
+def sequential_trunks(sd: Mapping) -> dict[str, dict[str, str]]:
+    """Every ``nn.Sequential(*resnet.children())[:-1]`` in ``sd``: prefix → {child prefix → torchvision name}.
+
+    The children are numbered by position (conv1, bn1, relu, maxpool, layer1..4, avgpool), so they are told
+    apart by what they hold: a 3-input-channel convolution, the BatchNorm right after it, and four stages of
+    blocks, whatever their indices (a replaced max-pool or a CIFAR stem keeps the count).
+    """
+    found = {}
+    for key, value in sd.items():
+        m = re.match(r"^((?:.*\.)?)(\d+)\.weight$", key)
+        shape = tuple(getattr(value, "shape", ()))
+        if not m or len(shape) != 4 or shape[1] != 3:
+            continue
+        p, conv = m.group(1), int(m.group(2))
+        stage_re = re.compile(re.escape(p) + r"(\d+)\.0\.conv1\.weight$")
+        stages = sorted({int(x.group(1)) for k in sd if (x := stage_re.match(k))})
+        if f"{p}{conv + 1}.running_mean" not in sd or len(stages) != 4 or stages[0] <= conv + 1:
+            continue
+        found[p] = {f"{p}{conv}.": f"{p}conv1.", f"{p}{conv + 1}.": f"{p}bn1.",
+                    **{f"{p}{s}.": f"{p}layer{n + 1}." for n, s in enumerate(stages)}}
+    return found
+
+
+def _renamed(sd: Mapping, trunks: dict[str, dict[str, str]]) -> dict:
+    names = {old: new for mapping in trunks.values() for old, new in mapping.items()}
+    out = {}
+    for key, value in sd.items():
+        old = next((o for o in names if key.startswith(o)), None)
+        out[names[old] + key[len(old):] if old else key] = value
+    return out
+
+
+def _single_entry(obj) -> tuple[Mapping | None, str | None]:
+    """``{"resnet18_parameters": state_dict}``: a dict whose one entry is a state dict."""
+    if isinstance(obj, Mapping) and len(obj) == 1:
+        (name, value), = obj.items()
+        if isinstance(name, str) and _is_sd(value):
+            return value, name
+    return None, None
+
+
+def _sequential_holder(obj) -> tuple[Mapping | None, str | None]:
+    sd, holder = _holder(obj)
+    if sd is None or not sequential_trunks(sd):
+        sd, holder = _single_entry(obj)
+    return (sd, holder) if sd is not None and sequential_trunks(sd) else (None, None)
+
+
+_LIGHTLY_HEADS = [
+    ("projection head (projection_head)", "projection_head."),
+    ("prediction head (prediction_head)", "prediction_head."),
+    ("classifier, online probe (online_classifier)", "online_classifier."),
+]
+
+
+def _extract_sequential(src: Source, prefix):
+    sd, holder = _sequential_holder(src.obj)
+    trunks = sequential_trunks(sd)
+    if prefix is None:
+        if "backbone." in trunks or len(trunks) == 1:
+            prefix = "backbone." if "backbone." in trunks else next(iter(trunks))
+        else:
+            raise _several(src, sorted(trunks), holder)
+    drops = [(f"momentum encoder ({p.rstrip('.')})" if re.search("momentum|teacher|target", p)
+              else f"other encoder ({p.rstrip('.')})", p) for p in trunks if p and p != prefix]
+    out = split(_renamed(sd, trunks), prefix, drops + _LIGHTLY_HEADS)
+    out.ignored += _ignored(src.obj, holder)
+    out.notes.append("the backbone is an nn.Sequential of the ResNet's children (lightly's examples): its numbered "
+                     "children were mapped to conv1, bn1 and layer1-4 by what they hold.")
+    return out
+
+
+register(Format(
+    "lightly-sequential",
+    "nn.Sequential(*resnet.children()[:-1]) backbone, as lightly's examples build it (backbone.0 = conv1, .1 = "
+    "bn1, .4-.7 = layer1-4): plain, in a Lightning checkpoint or in a one-entry dict; momentum copies, heads dropped",
+    lambda src: _sequential_holder(src.obj)[0] is not None,
+    _extract_sequential,
+))
+
+
 def _lightning_format(name, summary, markers, drops, note_cifar=False):
     def detect(src):
         keys = _keys(src.obj, ("state_dict",))
@@ -457,6 +539,17 @@ _lightning_format(
 )
 
 
+def _several(src: Source, found, holder) -> CheckpointError:
+    """The error for a file holding several ResNets (or none): the prefixes, and the command that picks one."""
+    where = holder or "the state dict"
+    if not found:
+        return CheckpointError(f"{src.path}: found no ResNet in {where}; pass --prefix P to name the backbone.")
+    return CheckpointError(
+        f"{src.path}: found ResNets under the prefixes {', '.join(repr(p) for p in found)} in {where}; name the "
+        f"backbone with --prefix, e.g. siambench ckpt inspect {src.path} --prefix {found[0]}"
+    )
+
+
 def _extract_one_prefix(src: Source, prefix, holders=("state_dict", "model")):
     sd, holder = _holder(src.obj, holders)
     if sd is None:
@@ -464,10 +557,7 @@ def _extract_one_prefix(src: Source, prefix, holders=("state_dict", "model")):
     if prefix is None:
         found = resnet_prefixes(sd)
         if len(found) != 1:
-            where = f"ResNets under the prefixes {', '.join(repr(p) for p in found)}" if found else "no ResNet"
-            raise CheckpointError(
-                f"{src.path}: found {where} in {holder or 'the state dict'}; pass --prefix P to name the backbone."
-            )
+            raise _several(src, found, holder)
         prefix = found[0]
     out = split(sd, prefix)
     out.ignored += _ignored(src.obj, holder)
@@ -476,8 +566,8 @@ def _extract_one_prefix(src: Source, prefix, holders=("state_dict", "model")):
 
 register(Format(
     "lightning",
-    "any PyTorch-Lightning checkpoint whose state_dict holds one ResNet under one prefix",
-    lambda src: _is_lightning(src.obj) and len(resnet_prefixes(_keys(src.obj, ("state_dict",)))) == 1,
+    "any PyTorch-Lightning checkpoint with a ResNet under any prefix (several: pick one with --prefix)",
+    lambda src: _is_lightning(src.obj) and bool(resnet_prefixes(_keys(src.obj, ("state_dict",)))),
     lambda src, prefix: _extract_one_prefix(src, prefix, ("state_dict",)),
 ))
 
@@ -509,7 +599,18 @@ register(Format(
 
 def _extract_safetensors(src: Source, prefix):
     out = split(src.obj, prefix or "")
-    meta = json.loads(src.metadata.get("siambench", "{}") or "{}")
+    try:
+        meta = json.loads(src.metadata.get("siambench", "{}") or "{}")
+    except ValueError as exc:
+        raise CheckpointError(
+            f"{src.path}: the 'siambench' entry of its safetensors metadata is not valid JSON ({exc}); expected "
+            f"the JSON object siambench's export writes."
+        ) from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"{src.path}: the 'siambench' entry of its safetensors metadata is a JSON {type(meta).__name__}; "
+            f"expected the JSON object siambench's export writes."
+        )
     out.padding = meta.get("padding", src.metadata.get("padding", "torch"))
     for key in ("input_normalization", "fc_bias_untrained", "stem_padding"):
         if key in meta:
@@ -549,9 +650,27 @@ register(Format(
     _extract_torchvision,
     auto=False,
 ))
+def _extract_wrapped(src: Source, prefix):
+    sd, holder = _single_entry(src.obj)
+    if prefix is None:
+        found = [""] if _root_names(sd) else resnet_prefixes(sd)
+        if len(found) != 1:
+            raise _several(src, found, holder)
+        prefix = found[0]
+    return split(sd, prefix)
+
+
+register(Format(
+    "wrapped",
+    "a dict whose one entry holds a ResNet state dict, e.g. lightly's tutorial {'resnet18_parameters': sd}",
+    lambda src: _single_entry(src.obj)[0] is not None
+    and (_root_names(_single_entry(src.obj)[0]) or bool(resnet_prefixes(_single_entry(src.obj)[0]))),
+    _extract_wrapped,
+))
 register(Format(
     "generic",
-    "any state dict (plain, or under state_dict/model) holding one ResNet under one prefix, e.g. module.",
-    lambda src: len(resnet_prefixes(_keys(src.obj))) == 1,
+    "any state dict (plain, or under state_dict/model) with a ResNet under any prefix, e.g. module. (several: "
+    "pick one with --prefix)",
+    lambda src: bool(resnet_prefixes(_keys(src.obj))),
     _extract_one_prefix,
 ))
