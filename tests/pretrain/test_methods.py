@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from siambench.models import build_resnet
@@ -75,3 +76,37 @@ def test_simsiam_target_branch_carries_no_gradient():
     loss.backward()
     assert model.predictor.out.grad is not None
     assert all(p.grad is None for p in [*model.backbone.parameters(), *model.projector.parameters()])
+
+
+def test_simsiam_projector_hidden_null_is_the_backbone_width():
+    from siambench.configs import apply_overrides, load_preset
+    from siambench.pretrain.trainer import build_model
+
+    cfg = apply_overrides(load_preset("pretrain", "simsiam_cifar_r18"), ["model.width=0.25"])
+    model = build_model(cfg)
+    assert cfg.model.projector.hidden_dim is None
+    assert model.projector[0].out_features == model.backbone.num_features == 128  # 512 × 0.25
+    assert model.projector[-2].out_features == 2048
+
+
+@pytest.mark.parametrize("override, match", [
+    ("model.projector.num_layers=3", "not used by byol"),
+    ("model.projector.hidden_dim=null", "positive whole number"),
+])
+def test_byol_refuses_head_settings_it_would_ignore(override, match):
+    from siambench.configs import apply_overrides, load_preset
+    from siambench.errors import ConfigError
+    from siambench.pretrain.trainer import build_model
+
+    cfg = apply_overrides(load_preset("pretrain", "byol_shapes"), [override])
+    with pytest.raises(ConfigError, match=match):
+        build_model(cfg)
+
+
+def test_simsiam_refuses_the_byol_loss_form():
+    from siambench.configs import apply_overrides, load_preset
+    from siambench.errors import ConfigError
+    from siambench.pretrain.trainer import build_model
+
+    with pytest.raises(ConfigError, match="byol_form"):
+        build_model(apply_overrides(load_preset("pretrain", "simsiam_shapes"), ["loss.byol_form=squared_distance"]))

@@ -58,3 +58,30 @@ def test_warmup_cosine():
     assert warmup_cosine(10, 100, 10, 2.0) == pytest.approx(2.0)
     assert warmup_cosine(55, 100, 10, 2.0) == pytest.approx(1.0)
     assert warmup_cosine(100, 100, 10, 2.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_lr_update_epoch_holds_each_epoch_at_its_first_step_rate():
+    from siambench.pretrain.schedules import learning_rate
+
+    # SimSiam's adjust_learning_rate: lr·½(1 + cos(π·epoch/epochs)) for every step of the epoch
+    spe, epochs = 5, 4
+    for step in range(spe * epochs):
+        expected = 0.5 * (1 + math.cos(math.pi * (step // spe) / epochs))
+        assert learning_rate(step, spe * epochs, 0, 1.0, spe, "epoch") == pytest.approx(expected, abs=1e-15)
+    assert learning_rate(7, 20, 0, 1.0, spe, "step") == pytest.approx(warmup_cosine(7, 20, 0, 1.0))
+    with pytest.raises(ValueError, match="lr_update"):
+        learning_rate(0, 20, 0, 1.0, spe, "batch")
+
+
+def test_step_rules_differ_only_when_the_batch_does_not_divide_the_data():
+    from siambench.pretrain.schedules import epochs_to_steps
+
+    assert epochs_to_steps(1000, 1281167, 4096, "jax") == 312784
+    assert epochs_to_steps(1000, 1281167, 4096, "per_epoch") == 312000
+    assert epochs_to_steps(3, 1024, 256, "jax") == epochs_to_steps(3, 1024, 256, "per_epoch") == 12
+
+
+def test_losses_keep_float64_and_raise_half_precision():
+    p, z = torch.randn(4, 8, dtype=torch.float64), torch.randn(4, 8, dtype=torch.float64)
+    assert byol_loss(p, p, z, z).dtype == torch.float64 and simsiam_loss(p, p, z, z).dtype == torch.float64
+    assert byol_loss(*(x.bfloat16() for x in (p, p, z, z))).dtype == torch.float32

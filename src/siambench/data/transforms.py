@@ -19,7 +19,10 @@ gives torchvision's ColorJitter/Grayscale semantics (multiplicative
 brightness, contrast around the grayscale mean, saturation blended with
 grayscale) with reflect-padded blur, as SimSiam's MoCo v2 views use, and
 ``crop_mode="torchvision"`` gives ``RandomResizedCrop``'s ten tries and
-centre-crop fallback.
+centre-crop fallback. ``resize="tf_bicubic"`` resizes the crop as BYOL's
+input pipeline does (TF's bicubic, float output, clipped after ``/255``)
+and hands the view on as float; ``resize="torch"`` uses torch's bicubic and
+a uint8 hand-off.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ from torchvision.transforms.v2 import functional as TF
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _GRAY_WEIGHTS = {"tf": (0.2989, 0.5870, 0.1140), "torchvision": (0.299, 0.587, 0.114)}
+RESIZES = {
+    "torch": "torch's bicubic (Keys a = −0.75; antialiased for crop_mode torchvision), rounded to uint8",
+    "tf_bicubic": "TF's tf.image.resize BICUBIC (Keys a = −0.5, half-pixel centres, no antialias), kept as float",
+}
 
 
 @dataclass(frozen=True)
@@ -57,10 +64,13 @@ class ViewConfig:
     blur_sigma: tuple[float, float] = (0.1, 2.0)
     blur_divider: float = 10.0
     solarize_p: float = 0.0
+    resize: str = "torch"
 
     def __post_init__(self):
         if self.crop_mode not in ("byol", "torchvision"):
             raise ValueError(f"crop_mode must be 'byol' or 'torchvision', got {self.crop_mode!r}")
+        if self.resize not in RESIZES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZES)}, got {self.resize!r}")
         if self.color_mode not in _GRAY_WEIGHTS:
             raise ValueError(f"color_mode must be 'tf' or 'torchvision', got {self.color_mode!r}")
         for name in ("flip_p", "jitter_p", "gray_p", "blur_p", "solarize_p"):
@@ -147,6 +157,9 @@ class RandomCrop:
     def __call__(self, image: torch.Tensor, rng: random.Random) -> torch.Tensor:
         top, left, h, w = crop_box(image.shape[-2], image.shape[-1], self.cfg, rng)
         size = [self.cfg.crop_size, self.cfg.crop_size]
+        if self.cfg.resize == "tf_bicubic":
+            crop = image[..., top : top + h, left : left + w]
+            return (tf_bicubic_resize(crop, size) / 255.0).clamp_(0.0, 1.0)
         return TF.resized_crop(
             image,
             top,
@@ -157,6 +170,44 @@ class RandomCrop:
             interpolation=TF.InterpolationMode.BICUBIC,
             antialias=self.cfg.crop_mode == "torchvision",
         )
+
+
+_TF_TABLE_SIZE = 1024  # TF tabulates the cubic kernel at 1/1024 steps
+
+
+def _tf_bicubic_weights(in_size: int, out_size: int, a: float = -0.5) -> torch.Tensor:
+    """The ``(out_size, in_size)`` matrix of TF's ``ResizeBicubic`` along one axis.
+
+    Half-pixel centres, the kernel's fractional offset rounded to TF's table
+    of 1024 steps, taps outside the image dropped and the rest renormalised
+    (TF's ``use_keys_cubic`` border rule).
+    """
+    table = torch.arange(_TF_TABLE_SIZE + 1, dtype=torch.float64) / _TF_TABLE_SIZE
+    near = ((a + 2) * table - (a + 3)) * table * table + 1  # |x| ≤ 1
+    far_x = table + 1
+    far = ((a * far_x - 5 * a) * far_x + 8 * a) * far_x - 4 * a  # 1 < |x| ≤ 2
+    near, far = near.float(), far.float()
+    scale = torch.tensor(in_size / out_size, dtype=torch.float32)
+    pos = (torch.arange(out_size, dtype=torch.float32) + 0.5) * scale - 0.5
+    base = torch.floor(pos)
+    offset = torch.round((pos - base) * _TF_TABLE_SIZE).long()
+    base = base.long()
+    taps = torch.stack([base - 1, base, base + 1, base + 2], 1)
+    weights = torch.stack([far[offset], near[offset], near[_TF_TABLE_SIZE - offset], far[_TF_TABLE_SIZE - offset]], 1)
+    inside = (taps >= 0) & (taps < in_size)
+    weights = torch.where(inside, weights, torch.zeros_like(weights))
+    weights = weights / weights.sum(1, keepdim=True)
+    matrix = torch.zeros(out_size, in_size, dtype=torch.float32)
+    matrix.scatter_add_(1, taps.clamp(0, in_size - 1), weights)
+    return matrix
+
+
+def tf_bicubic_resize(image: torch.Tensor, size) -> torch.Tensor:
+    """``tf.image.resize(image, size, BICUBIC)`` of a ``(…, C, H, W)`` image: float32, overshoots not clipped."""
+    out_h, out_w = size
+    wy = _tf_bicubic_weights(image.shape[-2], out_h)
+    wx = _tf_bicubic_weights(image.shape[-1], out_w)
+    return wy @ image.float() @ wx.T
 
 
 def center_crop(image: torch.Tensor, size: int, fraction: float = 0.875) -> torch.Tensor:
@@ -276,8 +327,8 @@ class ViewAugment(torch.nn.Module):
     def __init__(self, cfg: ViewConfig, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.get_default_dtype()).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.get_default_dtype()).view(1, 3, 1, 1), persistent=False)
 
     def _uniform(self, n, low, high, g, device):
         return torch.rand(n, generator=g, device=device) * (high - low) + low
@@ -313,7 +364,7 @@ class ViewAugment(torch.nn.Module):
         whole batch in one piece.
         """
         cfg = self.cfg
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        x = images.to(self.mean.dtype) / 255.0 if images.dtype == torch.uint8 else images.to(self.mean.dtype)
         n = x.shape[0]
         drawn = self._draw(total or n, generator, x.device)
         p = {k: v[start : start + n] for k, v in drawn.items()}
@@ -356,9 +407,9 @@ class Normalize(torch.nn.Module):
 
     def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.get_default_dtype()).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.get_default_dtype()).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
+        x = images.to(self.mean.dtype) / 255.0 if images.dtype == torch.uint8 else images.to(self.mean.dtype)
         return (x - self.mean) / self.std

@@ -416,18 +416,31 @@ def _predict_start(path, lam: float):
     return Wb + t * (Wb - Wa), bb + t * (bb - ba)
 
 
+WARM_STARTS = {
+    "secant": "each λ starts from a secant step out of the previous two solutions",
+    "previous": "each λ starts from the previous solution (scikit-learn's warm_start=True, ssl-transfer)",
+}
+REFIT_FROM = {
+    "best": "the refit on train+val starts from the chosen λ's train solution",
+    "last": "the refit starts from the sweep's last solution (ssl-transfer's one shared classifier)",
+}
+
+
 def regularisation_path(problem: _Problem, lambdas: list[float], max_iter: int = 1000, tol: float = 1e-4,
-                        history: int = 10, order: str = "strong_to_weak", progress: bool = False):
+                        history: int = 10, order: str = "strong_to_weak", progress: bool = False,
+                        warm_start: str = "secant"):
     """Yield ``(index, W, b, info)`` for every ``λ`` of ``lambdas``, solved in ``order`` with warm starts."""
     if order not in ("strong_to_weak", "weak_to_strong"):
         raise ValueError(f"order must be 'strong_to_weak' or 'weak_to_strong', got {order!r}")
+    if warm_start not in WARM_STARTS:
+        raise ValueError(f"warm_start must be one of {', '.join(WARM_STARTS)}, got {warm_start!r}")
     sign = -1.0 if order == "strong_to_weak" else 1.0
     path: list[tuple[float, torch.Tensor, torch.Tensor]] = []
     curvature = None
     for i in tqdm(sorted(range(len(lambdas)), key=lambda i: sign * lambdas[i]), desc="λ sweep",
                   disable=not progress, leave=False):
-        W, b, info = _solve(problem, 1.0 / lambdas[i], _predict_start(path, lambdas[i]), max_iter, tol, history,
-                            curvature)
+        start = _predict_start(path, lambdas[i]) if warm_start == "secant" else (path[-1][1:] if path else None)
+        W, b, info = _solve(problem, 1.0 / lambdas[i], start, max_iter, tol, history, curvature)
         curvature = info["curvature"]
         path = [*path[-1:], (math.log(lambdas[i]), W, b)]
         yield i, W, b, info
@@ -448,8 +461,10 @@ def logistic_sweep(
     device=None,
     precondition: bool = True,
     order: str = "strong_to_weak",
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     progress: bool = False,
+    warm_start: str = "secant",
+    refit_from: str = "best",
 ) -> dict:
     """The transfer-linear protocol: select ``λ`` on ``val``, refit on train+val, score on ``test``.
 
@@ -465,7 +480,10 @@ def logistic_sweep(
     each solution only as far as its val score can tell (at 1e-4 the
     objective is typically within 1e-4, relative, of its optimum), while
     the model scored on test is solved tightly. ``device``: CUDA when
-    available unless given; ``dtype`` as for :func:`fit_logistic`.
+    available unless given; ``dtype`` as for :func:`fit_logistic` (or its
+    name). ``warm_start`` and ``refit_from`` (:data:`WARM_STARTS`,
+    :data:`REFIT_FROM`) with ``order="weak_to_strong"``, ``max_iter=100``
+    and no preconditioning follow ssl-transfer's code path instead.
 
     Returns a dict: ``best_lambda``, ``best_C``, ``metric``, ``lambdas``,
     ``val_scores`` (aligned with ``lambdas``), ``best_val``, ``fits`` and
@@ -475,6 +493,9 @@ def logistic_sweep(
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    if refit_from not in REFIT_FROM:
+        raise ValueError(f"refit_from must be one of {', '.join(REFIT_FROM)}, got {refit_from!r}")
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     start = time.perf_counter()
     device = _device(train[0], device)
     Xtr, ytr = as_tensor(train[0], device, dtype), as_labels(train[1], device)
@@ -486,7 +507,9 @@ def logistic_sweep(
     val_scores = [math.nan] * len(lambdas)
     fits = [None] * len(lambdas)
     best, best_solution = None, None
-    for i, W, b, info in regularisation_path(problem, lambdas, max_iter, tol, history, order, progress):
+    last = None
+    for i, W, b, info in regularisation_path(problem, lambdas, max_iter, tol, history, order, progress, warm_start):
+        last = (i, W, b)
         val_scores[i] = score(predict(Xva, W, b).cpu(), yva.cpu(), metric, num_classes)
         fits[i] = info
         better = best is None or val_scores[i] > val_scores[best] or (
@@ -500,8 +523,10 @@ def logistic_sweep(
     refit_info = None
     if refit:
         both = _Problem(torch.cat([Xtr, Xva]), torch.cat([ytr, yva]), num_classes, pre)
-        W, b, refit_info = _solve(both, 1.0 / best_lambda, (W, b), max_iter, refit_tol, history,
-                                  fits[best]["curvature"])
+        source = best if refit_from == "best" else last[0]
+        init = (W, b) if refit_from == "best" else last[1:]
+        W, b, refit_info = _solve(both, 1.0 / best_lambda, init, max_iter, refit_tol, history,
+                                  fits[source]["curvature"])
     result = {
         "best_lambda": best_lambda,
         "best_C": 1.0 / best_lambda,
@@ -541,8 +566,11 @@ def one_vs_rest_sweep(
     refit_tol: float = 1e-6,
     history: int = 10,
     device=None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     progress: bool = False,
+    order: str = "strong_to_weak",
+    precondition: bool = True,
+    warm_start: str = "secant",
 ) -> dict:
     """The multi-label form of :func:`logistic_sweep` (VOC2007): one binary classifier per class.
 
@@ -553,18 +581,19 @@ def one_vs_rest_sweep(
     11-point AP) picks it. The winners are refitted on train+val; the
     result holds their test decision scores (``test_scores``, ``(N, C)``).
     """
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
     start = time.perf_counter()
     device = _device(train[0], device)
     Xtr, Xva = as_tensor(train[0], device, dtype), as_tensor(val[0], device, dtype)
     ytr, yva = np.asarray(train[1]), np.asarray(val[1])
     lambdas = [float(v) for v in lambdas]
-    pre = Preconditioner.fit(Xtr)
+    pre = Preconditioner.fit(Xtr) if precondition else None
     scores = np.zeros((len(lambdas), len(Xva), ytr.shape[1]))
     solutions = []
     for c in tqdm(range(ytr.shape[1]), desc="classes", disable=not progress, leave=False):
         problem = _Problem(Xtr, torch.as_tensor(ytr[:, c] == 1, device=device).long(), 2, pre)
         per_lambda = {}
-        for i, W, b, info in regularisation_path(problem, lambdas, max_iter, tol, history):
+        for i, W, b, info in regularisation_path(problem, lambdas, max_iter, tol, history, order, False, warm_start):
             scores[i, :, c] = decision_scores(Xva, W, b).cpu().numpy()
             per_lambda[i] = (W, b, info["curvature"])
         solutions.append(per_lambda)

@@ -10,6 +10,38 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..errors import ConfigError
+
+# The keys each method reads from model.projector / model.predictor. A key
+# a method does not read is refused unless it holds the shared default
+# (BYOL's heads have two layers), so that no setting is silently dropped.
+HEAD_KEYS = {
+    "byol": {"projector": ("hidden_dim", "out_dim"), "predictor": ("hidden_dim",)},
+    "simsiam": {"projector": ("hidden_dim", "out_dim", "num_layers"), "predictor": ("hidden_dim",)},
+}
+_UNUSED_DEFAULTS = {("projector", "num_layers"): 2}
+_NULLABLE = {("simsiam", "projector", "hidden_dim")}  # null: the backbone's width
+
+
+def check_head_config(method: str, model_cfg: dict) -> None:
+    """Raise :class:`ConfigError` for a head setting ``method`` does not use or cannot take."""
+    for part, used in HEAD_KEYS[method].items():
+        section = model_cfg.get(part) or {}
+        for key, value in section.items():
+            if key not in used and _UNUSED_DEFAULTS.get((part, key), object()) != value:
+                raise ConfigError(
+                    f"model.{part}.{key} = {value!r} is not used by {method}; its {part} takes "
+                    f"{', '.join(f'model.{part}.{k}' for k in used)}"
+                    + (" (BYOL's MLPs always have 2 layers)" if key == "num_layers" else "") + "."
+                )
+        for key in used:
+            value = section.get(key)
+            if value is None and (method, part, key) in _NULLABLE:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                null = " or null (the backbone's width)" if (method, part, key) in _NULLABLE else ""
+                raise ConfigError(f"{method} needs model.{part}.{key} to be a positive whole number{null}; got {value!r}")
+
 
 def byol_mlp(in_dim: int, hidden_dim: int = 4096, out_dim: int = 256) -> nn.Sequential:
     """BYOL's projector/predictor: no BN on the output, no bias on the last Linear."""
@@ -21,12 +53,15 @@ def byol_mlp(in_dim: int, hidden_dim: int = 4096, out_dim: int = 256) -> nn.Sequ
     )
 
 
-def simsiam_projector(in_dim: int, hidden_dim: int = 2048, out_dim: int = 2048, num_layers: int = 3) -> nn.Sequential:
+def simsiam_projector(in_dim: int, hidden_dim: int | None = None, out_dim: int = 2048, num_layers: int = 3) -> nn.Sequential:
     """SimSiam's projector: (Linear → BN → ReLU) × (num_layers − 1), then Linear → BN(affine=False).
 
-    The official code keeps a frozen bias on the last Linear; the affine-free BN
-    that follows removes any bias, so it is left out here.
+    ``hidden_dim=None`` is the official builder's choice, the backbone's width
+    ``in_dim`` (2048 for ResNet-50, 512 for ResNet-18). The official code keeps
+    a frozen bias on the last Linear; the affine-free BN that follows removes
+    any bias, so it is left out here.
     """
+    hidden_dim = in_dim if hidden_dim is None else hidden_dim
     if num_layers < 2:
         raise ValueError("the SimSiam projector has at least 2 layers")
     layers: list[nn.Module] = []

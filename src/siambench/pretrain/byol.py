@@ -15,14 +15,17 @@ import copy
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..models import byol_mlp
+from ..models.heads import check_head_config
 from .lars import split_decay_groups
-from .losses import byol_loss
+from .losses import BYOL_LOSS_FORMS, byol_loss
 from .schedules import byol_tau
 
 
 class BYOL(nn.Module):
-    def __init__(self, backbone: nn.Module, proj_hidden: int = 4096, proj_out: int = 256, pred_hidden: int = 4096, tau_base: float = 0.996):
+    def __init__(self, backbone: nn.Module, proj_hidden: int = 4096, proj_out: int = 256, pred_hidden: int = 4096, tau_base: float = 0.996,
+                 loss_form: str = "squared_distance"):
         super().__init__()
         self.backbone = backbone
         self.projector = byol_mlp(backbone.num_features, proj_hidden, proj_out)
@@ -32,10 +35,16 @@ class BYOL(nn.Module):
         for p in self.target_parameters():
             p.requires_grad_(False)
         self.tau_base = tau_base
+        if loss_form not in BYOL_LOSS_FORMS:
+            raise ConfigError(f"loss.byol_form must be one of {', '.join(BYOL_LOSS_FORMS)}; got {loss_form!r}")
+        self.loss_form = loss_form
 
     @classmethod
     def from_config(cls, backbone, cfg):
-        return cls(backbone, cfg.model.projector.hidden_dim, cfg.model.projector.out_dim, cfg.model.predictor.hidden_dim, cfg.ema.tau_base)
+        check_head_config("byol", cfg.model)
+        form = cfg.get("loss", {}).get("byol_form", "cosine")
+        return cls(backbone, cfg.model.projector.hidden_dim, cfg.model.projector.out_dim, cfg.model.predictor.hidden_dim,
+                   cfg.ema.tau_base, form)
 
     def online_parameters(self):
         return [*self.backbone.parameters(), *self.projector.parameters()]
@@ -49,7 +58,7 @@ class BYOL(nn.Module):
         with torch.no_grad():
             t1 = self.target_projector(self.target_backbone(x1))
             t2 = self.target_projector(self.target_backbone(x2))
-        return byol_loss(p1, p2, t1, t2), z1
+        return byol_loss(p1, p2, t1, t2, self.loss_form), z1
 
     def param_groups(self, weight_decay: float, exclude_bias_and_norm: bool, lars: bool):
         parts = {"backbone": self.backbone, "projector": self.projector, "predictor": self.predictor}

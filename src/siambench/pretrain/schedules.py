@@ -1,8 +1,17 @@
-"""Per-step schedules: learning rate and BYOL's target EMA rate."""
+"""Schedules: learning rate, BYOL's target EMA rate, and how many steps a run has."""
 
 from __future__ import annotations
 
 import math
+
+LR_UPDATES = {
+    "step": "the cosine is evaluated at every optimiser step (BYOL's JAX code)",
+    "epoch": "the cosine is evaluated once per epoch, at its first step (SimSiam's adjust_learning_rate)",
+}
+STEP_RULES = {
+    "per_epoch": "epochs × (N // batch): whole epochs of full batches",
+    "jax": "epochs × N // batch, warm-up warmup_epochs × N // batch (BYOL's JAX config)",
+}
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base: float, final: float = 0.0) -> float:
@@ -15,6 +24,38 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base: float, f
     decay_steps = max(1, total_steps - warmup_steps)
     progress = min(step - warmup_steps, decay_steps) / decay_steps
     return final + (base - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def learning_rate(step: int, total_steps: int, warmup_steps: int, base: float, steps_per_epoch: int,
+                  lr_update: str = "step") -> float:
+    """The LR at ``step`` under ``lr_update`` (see :data:`LR_UPDATES`).
+
+    With ``"epoch"`` every step of an epoch gets the rate of the epoch's first
+    step, measured in epochs: SimSiam sets ``lr·½(1 + cos(π·epoch/epochs))``
+    before each epoch, so the last epoch still trains at a positive rate.
+    """
+    if lr_update == "step":
+        return warmup_cosine(step, total_steps, warmup_steps, base)
+    if lr_update == "epoch":
+        epoch = step // steps_per_epoch
+        epochs = total_steps / steps_per_epoch
+        warmup_epochs = warmup_steps / steps_per_epoch
+        return warmup_cosine(epoch, epochs, warmup_epochs, base)
+    raise ValueError(f"unknown lr_update {lr_update!r}; expected one of {', '.join(LR_UPDATES)}")
+
+
+def epochs_to_steps(epochs: float, num_examples: int, batch_size: int, step_rule: str = "per_epoch") -> int:
+    """Optimiser steps in ``epochs`` passes over ``num_examples`` (see :data:`STEP_RULES`).
+
+    The rules differ when the batch does not divide the dataset: BYOL's
+    1000 ImageNet epochs at 4096 are 312,784 steps under ``jax``, 312,000
+    under ``per_epoch``.
+    """
+    if step_rule == "per_epoch":
+        return round(epochs * (num_examples // batch_size))
+    if step_rule == "jax":
+        return int(epochs * num_examples) // batch_size
+    raise ValueError(f"unknown step_rule {step_rule!r}; expected one of {', '.join(STEP_RULES)}")
 
 
 def byol_tau(step: int, total_steps: int, tau_base: float) -> float:

@@ -10,22 +10,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..models import simsiam_predictor, simsiam_projector
+from ..models.heads import check_head_config
 from .lars import split_decay_groups
 from .losses import simsiam_loss
 
 
 class SimSiam(nn.Module):
-    def __init__(self, backbone: nn.Module, proj_dim: int = 2048, proj_layers: int = 3, pred_hidden: int = 512):
+    def __init__(self, backbone: nn.Module, proj_dim: int = 2048, proj_layers: int = 3, pred_hidden: int = 512,
+                 proj_hidden: int | None = None):
         super().__init__()
         self.backbone = backbone
-        self.projector = simsiam_projector(backbone.num_features, proj_dim, proj_dim, proj_layers)
+        self.projector = simsiam_projector(backbone.num_features, proj_hidden, proj_dim, proj_layers)
         self.predictor = simsiam_predictor(proj_dim, pred_hidden)
 
     @classmethod
     def from_config(cls, backbone, cfg):
+        """``model.projector.hidden_dim: null`` is the official builder's hidden width, the backbone's."""
+        check_head_config("simsiam", cfg.model)
+        form = cfg.get("loss", {}).get("byol_form", "cosine")
+        if form != "cosine":
+            raise ConfigError(f"loss.byol_form = {form!r} is not used by simsiam (its loss is −cos); leave it at 'cosine'.")
         proj = cfg.model.projector
-        return cls(backbone, proj.out_dim, proj.num_layers, cfg.model.predictor.hidden_dim)
+        return cls(backbone, proj.out_dim, proj.num_layers, cfg.model.predictor.hidden_dim, proj.hidden_dim)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):
         z1, z2 = self.projector(self.backbone(x1)), self.projector(self.backbone(x2))
