@@ -5,9 +5,15 @@ import subprocess
 import sys
 import time
 
-from siambench.eval_all import EMBEDDED_PLAN, DATA_PLAN, plan
-from siambench.evaluate import EvalContext, run_stage
-from siambench.report import load_records
+import dataclasses
+
+import pytest
+
+import siambench.eval_all as eval_all_module
+from siambench.cli import main
+from siambench.eval_all import DATA_PLAN, EMBEDDED_PLAN, Job, eval_all, plan, twin
+from siambench.evaluate import EvalContext, load_protocol, run_stage
+from siambench.report import RecordKey, load_records
 
 
 def test_a_finished_record_is_not_recomputed(tmp_path, random_backbone):
@@ -30,6 +36,7 @@ def test_the_plan_follows_the_data_root(tmp_path, monkeypatch):
     assert plan(str(tmp_path)) == DATA_PLAN
 
 
+@pytest.mark.slow
 def test_missing_datasets_are_skipped_with_the_reason(tmp_path, random_backbone, run_cli):
     proc = run_cli("eval-all", "--ckpt", str(random_backbone), "--data-root", str(tmp_path / "data"),
                    "--results", str(tmp_path / "results"), "--no-progress", "--tasks", "knn,linear,transfer-linear")
@@ -43,6 +50,7 @@ def test_missing_datasets_are_skipped_with_the_reason(tmp_path, random_backbone,
     assert all(any("stand-in" in n for n in r["notes"]) for r in records)
 
 
+@pytest.mark.slow
 def test_killed_eval_all_finishes_only_what_is_missing(tmp_path, random_backbone, run_cli):
     results = tmp_path / "results"
     args = ["eval-all", "--ckpt", str(random_backbone), "--results", str(results), "--tasks", "knn", "--no-progress"]
@@ -66,4 +74,52 @@ def test_killed_eval_all_finishes_only_what_is_missing(tmp_path, random_backbone
     assert sorted(r["dataset"] for r in records) == ["digits", "shapes"]
     assert first[0].stat().st_mtime_ns == stamp
     assert out.count("found") == 1 and out.count("done ") == 1
-    assert "| random-init |" in out
+    header = next(line for line in out.splitlines() if line.startswith("| task "))
+    assert [c.strip() for c in header.strip("|").split("|")][-1] == "random-init"
+
+
+@pytest.mark.slow
+def test_a_job_with_the_same_features_and_solver_as_another_is_computed_once(tmp_path, random_backbone, monkeypatch):
+    first, second = Job("linear", "digits", "logreg"), Job("transfer-linear", "digits", "linear")
+    assert twin(Job("knn", "digits", "default")) is None
+    assert twin(Job("transfer-linear", "imagenet", "linear")) is None  # its held-out share is used: not the same
+    if twin(second) is None:  # the two presets differ today in more than the held-out share
+        monkeypatch.setattr(eval_all_module, "_same_solver", lambda a, b: True)
+    assert twin(second) == first
+    ctx = EvalContext(str(random_backbone), results_dir=str(tmp_path / "results"), progress=False, num_workers=0)
+    outcome = eval_all(ctx, jobs=(first, second))
+    linear, transfer = outcome["records"]
+    assert transfer["metrics"] == linear["metrics"] and transfer["hyperparameters"] == linear["hyperparameters"]
+    assert any(n.startswith("computed once with linear digits (logreg)") for n in transfer["notes"])
+    assert any("stand-in" in n for n in transfer["notes"])
+    assert transfer["config"] == load_protocol("transfer", "linear", []).to_dict()
+    assert transfer["_path"].endswith(RecordKey(ctx.sha256, "transfer-linear", "digits", "linear").filename)
+    # The shared record is found like any other; without a twin the job is computed as before.
+    again = eval_all(ctx, jobs=(first, second))
+    assert [r["_path"] for r in again["records"]] == [linear["_path"], transfer["_path"]]
+    monkeypatch.setattr(eval_all_module, "_same_solver", lambda a, b: False)
+    alone = eval_all(dataclasses.replace(ctx, results_dir=str(tmp_path / "alone")), jobs=(first, second))
+    assert not any("computed once" in n for n in alone["records"][1]["notes"])
+
+
+@pytest.mark.slow
+def test_eval_all_with_a_random_baseline_shows_it_beside_the_checkpoint(tmp_path, random_backbone, capsys,
+                                                                       monkeypatch):
+    monkeypatch.setattr(eval_all_module, "EMBEDDED_PLAN", (Job("knn", "digits", "default"),))
+    status = main(["eval-all", "--ckpt", str(random_backbone), "--results", str(tmp_path / "results"), "--tasks",
+                   "knn", "--baseline", "random", "--no-progress"])
+    out = capsys.readouterr().out
+    assert status == 0
+    records = load_records(tmp_path / "results")
+    assert sorted((r["checkpoint"]["name"], r["dataset"]) for r in records) == [
+        ("random-init", "digits"), ("random:resnet18@0.25", "digits")]
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    assert [c.strip() for c in table[0].strip("|").split("|")] == [
+        "task", "dataset", "preset", "metric", "random-init", "random:resnet18@0.25"]
+    assert "- baseline: random:resnet18@0.25 is a random-init backbone" in out
+    # the hand-written random-init backbone of the fixture is the same network as random:resnet18@0.25
+    scores = {r["checkpoint"]["name"]: r["metrics"]["top1@k20"] for r in records if r["dataset"] == "digits"}
+    assert scores["random-init"] == scores["random:resnet18@0.25"]
+    wide = main(["eval-all", "--ckpt", str(random_backbone), "--results", str(tmp_path / "results"), "--tasks",
+                 "knn", "--baseline", "random", "--no-progress", "--wide"])
+    assert wide == 0 and "| checkpoint | knn digits (default) top1@k20 |" in capsys.readouterr().out

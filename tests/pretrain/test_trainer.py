@@ -11,10 +11,14 @@ import torchvision
 from PIL import Image
 
 from siambench.checkpoints import load_backbone
-from siambench.errors import CorruptImageError, SiambenchError, TrainingDivergedError
+from siambench.checkpoints.random_init import materialize
+from siambench.configs import Config, apply_overrides, load_preset
+from siambench.errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from siambench.engine.logging import read_log
+from siambench.engine.threads import loader_workers, set_threads
 from siambench.pretrain.state import find_checkpoints, load_checkpoint
-from siambench.pretrain.trainer import export_only, pretrain
+from siambench.pretrain.trainer import (COLLAPSE_STAT, collapse_statistic, export_only, monitor_bank, pretrain,
+                                        schedule_steps)
 
 
 def _run(cfg, resume=None):
@@ -59,7 +63,10 @@ def test_an_existing_run_is_never_overwritten(tiny_cfg):
     assert (run / "step_00000004.pt").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_bit_identically(tmp_path, tiny_overrides, run_cli):
+    """Exact equality, not a tolerance: the killed run, its resumption and the reference all run on this CPU in
+    the same kind of process (the CLI, same thread count), so they use the same kernels and summation orders."""
     args = ["pretrain", "--config", "byol_shapes", *tiny_overrides, "schedule.total_steps=40", "train.save_every=2",
             "train.keep_last=40"]
     killed = [*args[:-1], "train.keep_last=40"]
@@ -133,3 +140,86 @@ def test_missing_or_empty_data_root_is_one_clear_message(tmp_path, run_cli):
     proc = run_cli("pretrain", "--config", "byol_cifar_r18", "--data-root", str(tmp_path / "data"), check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "is empty" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "checkpoints").exists() or not find_checkpoints(tmp_path / "checkpoints" / "byol_cifar_r18")
+
+
+def test_total_steps_0_exports_the_untrained_backbone_without_reading_data(tiny_cfg):
+    # cifar10 with no data root: a run would stop at the missing data; the random-init export needs none.
+    run = _run(tiny_cfg("schedule.total_steps=0", "data.dataset=cifar10", "seed=3"))
+    sd, meta = load_backbone(run)
+    assert meta["random_init"] is True and meta["steps"] == 0 and meta["seed"] == 3 and meta["name"] == "run"
+    assert not find_checkpoints(run) and (run / "config.yaml").is_file()
+    # the same weights as the `random:` checkpoint name of that architecture and seed
+    reference, _ = load_backbone(materialize("resnet18@0.25,seed=3"))
+    assert sd.keys() == reference.keys() and all(torch.equal(sd[k], reference[k]) for k in sd)
+    with pytest.raises(SiambenchError, match="Nothing was overwritten"):
+        _run(tiny_cfg("schedule.total_steps=0"))
+
+
+def test_random_init_flag_names_its_own_run_folder(tmp_path, run_cli):
+    proc = run_cli("pretrain", "--config", "simsiam_cifar_r18", "--random-init", f"output_dir={tmp_path}",
+                   "model.width=0.25")
+    run = tmp_path / "simsiam_cifar_r18_random_init"
+    assert "random-init" in proc.stdout and str(run) in proc.stdout
+    _, meta = load_backbone(run)
+    assert (meta["stem"], meta["width"], meta["random_init"]) == ("cifar", 0.25, True)
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ([], (120, 20)),                                                   # 6 epochs × 20 steps, warm-up 1 epoch
+    (["schedule.total_steps=0"], (0, 20)),
+    (["schedule.warmup_steps=7"], (120, 7)),
+    (["schedule.warmup_steps=0"], (120, 0)),
+    (["schedule.warmup_epochs=0.25"], (120, 5)),
+])
+def test_schedule_steps_take_0_as_a_value_and_warmup_in_steps_or_epochs(overrides, expected):
+    cfg = apply_overrides(load_preset("pretrain", "byol_shapes"), overrides)
+    assert schedule_steps(cfg, steps_per_epoch=20) == expected
+
+
+def test_warmup_in_both_units_is_an_error():
+    cfg = load_preset("pretrain", "byol_cifar_r18")
+    with pytest.raises(ConfigError, match="both"):
+        apply_overrides(cfg, ["schedule.warmup_steps=20", "schedule.warmup_epochs=1"])
+    both = Config({**cfg.to_dict(), "schedule": {**cfg.schedule.to_dict(), "warmup_steps": 20}})
+    with pytest.raises(ConfigError, match="give one of them"):
+        schedule_steps(both, 10)
+    with pytest.raises(ConfigError, match="whole number"):
+        schedule_steps(apply_overrides(cfg, ["schedule.total_steps=-1"]), 10)
+
+
+def test_the_log_console_and_warning_share_one_collapse_statistic(tiny_cfg, capsys):
+    run = _run(tiny_cfg("train.collapse_threshold=100"))  # every logged step is below: the warning fires
+    rows = [r for r in read_log(run) if "loss" in r]
+    assert all(0 < r[COLLAPSE_STAT] < 2 for r in rows) and not any("collapse_std" in r for r in rows)
+    warnings = [r["warning"] for r in read_log(run) if "warning" in r]
+    assert warnings and all(f"{COLLAPSE_STAT} = " in w for w in warnings)
+    assert collapse_statistic(torch.randn(4096, 64)) == pytest.approx(1.0, abs=0.02)
+    assert collapse_statistic(torch.ones(64, 32)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_the_monitor_subsamples_its_bank_and_says_when_it_runs(tiny_cfg, capsys):
+    run = _run(tiny_cfg("data.monitor_split=val", "data.monitor_bank_size=40"))
+    out = capsys.readouterr().out
+    assert "step 8: kNN monitor, features of 40 train and" in out and "data.monitor_split=null" in out
+    assert [r["step"] for r in read_log(run) if "knn_top1" in r] == [8]
+    bank = list(range(100))
+    assert len(monitor_bank(bank, 40, 0)) == 40 and monitor_bank(bank, None, 0) is bank
+    assert list(monitor_bank(bank, 40, 0)) == list(monitor_bank(bank, 40, 0))
+
+
+def test_threads_and_workers_default_to_the_cores_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        assert loader_workers(4) == 2 and loader_workers(1) == 1 and loader_workers(0) == 0
+        assert set_threads(1) == 1 and torch.get_num_threads() == 1
+        assert set_threads(None) == 1  # never above torch's own count, here the 1 just set
+        torch.set_num_threads(8)
+        assert set_threads(None) == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        assert set_threads(None) == 1
+        with pytest.raises(ConfigError, match="positive integer"):
+            set_threads(0)
+    finally:
+        torch.set_num_threads(before)

@@ -37,11 +37,11 @@ def test_tables_show_one_row_per_checkpoint_and_mean_std_over_seeds(tmp_path):
     (tmp_path / "junk.json").write_text("{not json")
     records = load_records(tmp_path)
     assert len(records) == 4
-    md = to_markdown(records).splitlines()
+    md = to_markdown(records, wide=True).splitlines()
     assert md[0] == "| checkpoint | knn shapes (default) top1@k20 | linear shapes (logreg) top1@k20 |"
     assert md[2] == "| run | 52.00 ± 2.83 | – |"
     assert md[3] == "| other | 30.00 | 70.00 |"
-    assert r"52.00 $\pm$ 2.83" in to_latex(records)
+    assert r"52.00 $\pm$ 2.83" in to_latex(records) and r"52.00 $\pm$ 2.83" in to_latex(records, wide=True)
     rows = to_csv(records).splitlines()
     assert len(rows) == 1 + 4 * 2 and rows[0].startswith("checkpoint,sha256,task")
 

@@ -4,7 +4,9 @@ A preset lives in ``configs/<stage>/<name>.yaml``; ``base: other`` inherits
 from another preset of the same stage, and each file states only what it
 changes. Overrides use dotted keys (``optim.base_lr=0.3``) and must name a key
 that exists, with a value of a compatible type, so a typo is an error rather
-than a silently ignored setting.
+than a silently ignored setting. Some settings come in two units (warm-up
+in epochs or in steps): a layer that sets one clears the other it inherits,
+and one layer setting both is an error.
 """
 
 from __future__ import annotations
@@ -35,6 +37,37 @@ class Config(dict):
 
     def to_dict(self) -> dict:
         return {k: v.to_dict() if isinstance(v, Config) else copy.deepcopy(v) for k, v in self.items()}
+
+
+# Keys of which a config sets exactly one.
+ALTERNATIVES = (("schedule.warmup_epochs", "schedule.warmup_steps"),)
+
+
+def _lookup(data: dict, key: str):
+    """``(parent mapping, last part)`` of a dotted key, or ``(None, None)`` where the path does not exist."""
+    *parents, last = key.split(".")
+    for part in parents:
+        data = data.get(part) if isinstance(data, dict) else None
+    return (data, last) if isinstance(data, dict) and last in data else (None, None)
+
+
+def _settle_alternatives(merged: dict, layer: dict, where: str) -> dict:
+    """In ``merged``, clear what ``layer`` (one file, or one command line) replaced by setting its alternative."""
+    for pair in ALTERNATIVES:
+        given = [k for k in pair if _lookup(layer, k)[0] is not None and _get(layer, k) is not None]
+        if len(given) > 1:
+            raise ConfigError(f"{where} sets both {' and '.join(given)}; give one of them.")
+        if given:
+            for other in pair:
+                node, last = _lookup(merged, other)
+                if other != given[0] and node is not None:
+                    node[last] = None
+    return merged
+
+
+def _get(data: dict, key: str):
+    node, last = _lookup(data, key)
+    return None if node is None else node[last]
 
 
 def _preset_dir(stage: str):
@@ -78,7 +111,9 @@ def load_preset(stage: str, name: str) -> Config:
         data = _read_yaml(candidate)
     base = data.pop("base", None)
     if base:
-        data = _merge(load_preset(stage, base).to_dict(), data)
+        data = _settle_alternatives(_merge(load_preset(stage, base).to_dict(), data), data, f"preset {name!r}")
+    else:
+        _settle_alternatives(data, data, f"preset {name!r}")
     return Config(data)
 
 
@@ -117,6 +152,7 @@ def _parse_value(raw: str):
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply ``a.b=value`` strings (values parsed as YAML) to a copy of ``cfg``."""
     data = cfg.to_dict()
+    given: dict = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
@@ -142,7 +178,15 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         if isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         node[parts[-1]] = value
-    return Config(data)
+        given[key] = value
+    layer: dict = {}
+    for key, value in given.items():
+        *parents, last = key.split(".")
+        node = layer
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return Config(_settle_alternatives(data, layer, "the command line"))
 
 
 def save_config(cfg: Config, path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import torch.distributed as tdist
 from tqdm.auto import tqdm
 
 from ..checkpoints import save_backbone
+from ..checkpoints.backbone import BACKBONE_FILE
 from ..configs import Config, save_config
 from ..data import build_dataset
 from ..data.transforms import ViewAugment, ViewConfig
@@ -27,14 +29,15 @@ from ..engine.dist import DistInfo, barrier, init_distributed
 from ..engine.features import extract_features
 from ..engine.knn import knn_accuracy
 from ..engine.logging import RunLogger
-from ..errors import SiambenchError, TrainingDivergedError
+from ..engine.threads import loader_workers, set_threads
+from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..models import backbone_state_dict, build_resnet
 from . import METHODS
 from .lars import LARS
 from .losses import collapse_std
 from ..data.sampling import derive_seed
 from .loader import StepBatchSampler, TwoViewDataset, collate_views
-from .schedules import warmup_cosine
+from .schedules import LR_UPDATES, STEP_RULES, epochs_to_steps, learning_rate
 from .state import find_checkpoints, load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
 
 
@@ -66,6 +69,57 @@ def scaled_lr(cfg: Config) -> float:
     return cfg.optim.base_lr * cfg.schedule.batch_size / 256
 
 
+def schedule_steps(cfg: Config, steps_per_epoch: int, num_examples: int | None = None) -> tuple[int, int]:
+    """``(total, warm-up)`` steps: ``total_steps`` or ``epochs``; ``warmup_steps`` or ``warmup_epochs``.
+
+    0 is a value like any other (``total_steps=0`` is a random-init export);
+    only ``null`` defers to the other key.
+    """
+    s = cfg.schedule
+    rule = s.get("step_rule", "per_epoch")
+    if rule not in STEP_RULES:
+        raise ConfigError(f"schedule.step_rule must be one of {', '.join(STEP_RULES)}; got {rule!r}")
+    if s.get("lr_update", "step") not in LR_UPDATES:
+        raise ConfigError(f"schedule.lr_update must be one of {', '.join(LR_UPDATES)}; got {s.lr_update!r}")
+    if rule == "per_epoch" or num_examples is None:
+        num_examples, rule = steps_per_epoch * s.batch_size, "per_epoch"
+    total = s.total_steps if s.total_steps is not None else epochs_to_steps(s.epochs, num_examples, s.batch_size, rule)
+    if s.get("warmup_steps") is not None and s.warmup_epochs is not None:
+        raise ConfigError(
+            f"schedule.warmup_steps ({s.warmup_steps}) and schedule.warmup_epochs ({s.warmup_epochs}) are both set; "
+            f"give one of them (the other null)."
+        )
+    if s.get("warmup_steps") is not None:
+        warmup = s.warmup_steps
+    elif s.warmup_epochs is not None:
+        warmup = epochs_to_steps(s.warmup_epochs, num_examples, s.batch_size, rule)
+    else:
+        raise ConfigError("the warm-up is unset: give schedule.warmup_steps or schedule.warmup_epochs (0 for none).")
+    for key, value in (("total_steps", total), ("warmup_steps", warmup)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"schedule.{key} must be a whole number of steps, 0 or more; got {value!r}")
+    return total, warmup
+
+
+COLLAPSE_STAT = "collapse_std_sqrt_d"
+
+
+def collapse_statistic(z: torch.Tensor) -> float:
+    """The std over the batch of the l2-normalised projections × √d: about 1 when healthy, 0 when collapsed.
+
+    Scaled by √d so that it reads the same whatever the projection width (the raw std is about 1/√d).
+    """
+    return collapse_std(z) * math.sqrt(z.shape[1])
+
+
+def monitor_bank(bank, size: int | None, seed: int):
+    """At most ``size`` images of ``bank`` (a seeded draw), the kNN monitor's memory bank; ``None``: all of them."""
+    if size is None or len(bank) <= size:
+        return bank
+    keep = torch.randperm(len(bank), generator=torch.Generator().manual_seed(seed))[:size].tolist()
+    return torch.utils.data.Subset(bank, keep)
+
+
 class Pretrainer:
     """Holds a run's state; :meth:`fit` trains to the end and exports the backbone."""
 
@@ -84,8 +138,7 @@ class Pretrainer:
                 f"dataset {cfg.data.dataset!r} ({cfg.data.split}) has {len(self.dataset)} images, fewer than one "
                 f"batch of {s.batch_size}; lower schedule.batch_size."
             )
-        self.total_steps = s.total_steps or s.epochs * self.steps_per_epoch
-        self.warmup_steps = round(s.warmup_epochs * self.steps_per_epoch)
+        self.total_steps, self.warmup_steps = schedule_steps(cfg, self.steps_per_epoch, len(self.dataset))
         self.peak_lr = scaled_lr(cfg)
 
         self.model = build_model(cfg)
@@ -127,7 +180,7 @@ class Pretrainer:
             len(self.dataset), cfg.schedule.batch_size, cfg.seed, self.total_steps, self.start_step,
             self.dist.rank, self.dist.world_size, cfg.schedule.accumulate,
         )
-        workers = cfg.data.num_workers
+        workers = loader_workers(cfg.data.num_workers)
         return torch.utils.data.DataLoader(
             TwoViewDataset(self.dataset, *self.views, strict=cfg.data.strict),
             batch_sampler=sampler,
@@ -139,7 +192,8 @@ class Pretrainer:
         ), sampler.micro
 
     def _set_lr(self, step: int) -> float:
-        lr = warmup_cosine(step, self.total_steps, self.warmup_steps, self.peak_lr)
+        lr = learning_rate(step, self.total_steps, self.warmup_steps, self.peak_lr, self.steps_per_epoch,
+                           self.cfg.schedule.get("lr_update", "step"))
         for g in self.optimizer.param_groups:
             g["lr"] = self.peak_lr if g.get("fixed_lr") else lr
         return lr
@@ -187,10 +241,9 @@ class Pretrainer:
         if not bank.has_labels:
             return
         query = self._build_dataset(cfg.data.monitor_split)
-        if len(bank) > cfg.data.monitor_bank_size:
-            g = torch.Generator().manual_seed(cfg.seed)
-            keep = torch.randperm(len(bank), generator=g)[: cfg.data.monitor_bank_size].tolist()
-            bank = torch.utils.data.Subset(bank, keep)
+        bank = monitor_bank(bank, cfg.data.monitor_bank_size, cfg.seed)
+        self.logger.info(f"step {step}: kNN monitor, features of {len(bank):,} {cfg.data.split} and {len(query):,} "
+                         f"{cfg.data.monitor_split} images (data.monitor_split=null turns it off)")
         size, frac = self.views[0].crop_size, cfg.data.eval_crop_fraction
         kw = dict(device=self.device, progress=False, batch_size=256)
         encoder = self.model.backbone
@@ -264,17 +317,18 @@ class Pretrainer:
 
     def _log(self, step, mean_loss, lr, z, extra, seconds, steps, bar) -> None:
         loss = mean_loss.item()
-        spread = std = None
-        if z is not None:
-            std = collapse_std(z.detach())
-            spread = std * math.sqrt(z.shape[1])
+        spread = None if z is None else collapse_statistic(z.detach())
         ips = steps * self.cfg.schedule.batch_size / max(seconds, 1e-9)
-        self.logger.log(step, epoch=step / self.steps_per_epoch, loss=loss, lr=lr, collapse_std=std,
+        self.logger.log(step, epoch=step / self.steps_per_epoch, loss=loss, lr=lr, **{COLLAPSE_STAT: spread},
                         images_per_s=ips, **extra)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.3g}", ips=f"{ips:.0f}")
+        postfix = {"loss": f"{loss:.4f}", "lr": f"{lr:.3g}", "ips": f"{ips:.0f}"}
+        if spread is not None:
+            postfix[COLLAPSE_STAT] = f"{spread:.3f}"
+        bar.set_postfix(postfix)
         if spread is not None and spread < self.cfg.train.collapse_threshold:
-            self.logger.warn(step, f"the representation is collapsing: std of the normalised projections × √d = "
-                                   f"{spread:.4f} (healthy ≈ 1, threshold {self.cfg.train.collapse_threshold}).")
+            self.logger.warn(step, f"the representation is collapsing: {COLLAPSE_STAT} = {spread:.4f} (std of the "
+                                   f"l2-normalised projections × √d; healthy ≈ 1, threshold "
+                                   f"train.collapse_threshold = {self.cfg.train.collapse_threshold}).")
 
     def export(self) -> Path:
         """Write ``backbone.pth`` and ``meta.json`` of the online encoder into the run folder."""
@@ -293,9 +347,18 @@ class Pretrainer:
 
 
 def pretrain(cfg: Config, resume: str | None = None) -> Path:
-    """Train ``cfg`` in ``<output_dir>/<name>``; ``resume``: ``"auto"``, a checkpoint path, or ``None``."""
+    """Train ``cfg`` in ``<output_dir>/<name>``; ``resume``: ``"auto"``, a checkpoint path, or ``None``.
+
+    ``schedule.total_steps=0`` trains nothing: it exports the backbone the run would start from.
+    """
+    set_threads(cfg.train.get("threads"))
     run_dir = Path(cfg.output_dir) / cfg.name
     existing = find_checkpoints(run_dir)
+    if cfg.schedule.total_steps == 0:
+        if existing or (run_dir / BACKBONE_FILE).exists():
+            raise SiambenchError(f"{run_dir} already holds a run; a random-init export goes into a folder of its own "
+                                 f"(name=<new name>). Nothing was overwritten.")
+        return export_untrained(cfg, run_dir)
     if resume == "auto":
         resume = str(existing[-1]) if existing else None
     elif resume is None and existing:
@@ -304,6 +367,23 @@ def pretrain(cfg: Config, resume: str | None = None) -> Path:
             f"or start a new run with name=<new name>; nothing was overwritten."
         )
     return Pretrainer(cfg, run_dir, resume).fit()
+
+
+def export_untrained(cfg: Config, run_dir: Path) -> Path:
+    """The run's initial backbone (seed ``cfg.seed``), written as a backbone folder whose meta says random init.
+
+    No data is read: the weights depend only on the architecture and the seed,
+    and equal those of ``--ckpt random:ARCH@WIDTH,seed=S`` for the same
+    architecture (unless ``model.zero_init_residual`` is set).
+    """
+    if int(os.environ.get("RANK", "0")) == 0:
+        model = build_model(cfg)
+        save_config(cfg, run_dir / "config.yaml")
+        save_backbone(run_dir, backbone_state_dict(model.backbone), model.backbone.spec, method="random-init",
+                      source_format="random-init", name=cfg.name, random_init=True, seed=cfg.seed, epochs=0, steps=0,
+                      init=f"the {cfg.method} run's initial backbone (torch.manual_seed({cfg.seed})), never trained",
+                      config=cfg.to_dict())
+    return run_dir
 
 
 def export_only(run_dir: str | Path) -> Path:

@@ -41,16 +41,23 @@ def knn_per_k(records: list[dict], out: Path) -> Path | None:
     return out
 
 
+def bar_values(records: list[dict]) -> tuple[list[str], dict[str, dict[str, list[float]]]]:
+    """``(groups, values[checkpoint][group])``: one group per (task, dataset, preset), labelled with all three,
+    so that two presets of one evaluation (``linear shapes (logreg)`` and ``(tiny)``) are two groups."""
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        group = f"{r['task']}\n{r['dataset']}\n({r['protocol']})"
+        values[checkpoint_label(r)][group].append(r["metrics"][r["primary_metric"]])
+    return sorted({c for v in values.values() for c in v}), values
+
+
 def per_dataset_bars(records: list[dict], out: Path) -> Path | None:
-    """The primary metric of every (task, dataset), bars grouped by checkpoint."""
+    """The primary metric of every (task, dataset, preset), bars grouped by checkpoint."""
     if not records:
         return None
     plt = _pyplot()
-    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        values[checkpoint_label(r)][f"{r['task']}\n{r['dataset']}"].append(r["metrics"][r["primary_metric"]])
-    columns = sorted({c for v in values.values() for c in v})
-    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(columns) + 2), 3.8))
+    columns, values = bar_values(records)
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(columns) + 2), 4.2))
     width = 0.8 / max(1, len(values))
     for i, (ckpt, cols) in enumerate(values.items()):
         xs = [j + i * width for j in range(len(columns))]
