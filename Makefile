@@ -10,7 +10,7 @@ CKPT ?= checkpoints/$(RUN)
 RESULTS ?= results
 DATA_ROOT ?=
 
-.PHONY: install test pretrain eval-all report bench clean
+.PHONY: install test test-fast pretrain eval-all report bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Everything but the tests marked slow (learning, end-to-end, multi-process): the loop while developing.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 # BYOL on the embedded shapes data; resumes if the run folder already has checkpoints.
 pretrain: $(STAMP)

@@ -16,18 +16,18 @@ def _private_cache(tmp_path_factory):
     mp.undo()
 
 
+def siambench(*args, check=True, **kwargs):
+    """Run ``python -m siambench ARGS`` in a subprocess; fails the test on a non-zero exit unless check=False."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.run([sys.executable, "-m", "siambench", *args], capture_output=True, text=True, env=env, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"siambench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
 @pytest.fixture
 def run_cli():
-    """Run ``python -m siambench ARGS`` in a subprocess; fails the test on a non-zero exit unless check=False."""
-
-    def run(*args, check=True, **kwargs):
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-        proc = subprocess.run([sys.executable, "-m", "siambench", *args], capture_output=True, text=True, env=env, **kwargs)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"siambench {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        return proc
-
-    return run
+    return siambench
 
 
 def save_random_backbone(folder):
@@ -65,3 +65,32 @@ def make_pretrain_run(tmp_path_factory):
 def random_init_run(tmp_path_factory):
     """make_pretrain_run's architecture at random init, seed 0."""
     return save_random_backbone(tmp_path_factory.mktemp("random") / "random-init")
+
+
+@pytest.fixture(scope="session")
+def embedded_scores(make_pretrain_run, random_init_run, tmp_path_factory):
+    """``siambench eval-all --tasks knn,linear`` for make pretrain's backbone and for random init, once per session.
+
+    Returns ``{(checkpoint name, task, protocol): primary metric}`` on shapes'
+    test split; the learning tests share it rather than each computing it.
+    """
+    from siambench.report import load_records
+
+    results = tmp_path_factory.mktemp("embedded-results")
+    for ckpt in (make_pretrain_run, random_init_run):
+        siambench("eval-all", "--ckpt", str(ckpt), "--results", str(results), "--tasks", "knn,linear", "--no-progress")
+    return {
+        (r["checkpoint"]["name"], r["task"], r["protocol"]): r["metrics"][r["primary_metric"]]
+        for r in load_records(results)
+        if r["dataset"] == "shapes"
+    }
+
+
+@pytest.fixture
+def float64():
+    """Tensors and modules made in the test are float64, so two code paths that sum in different orders agree
+    to ~1e-12 on any CPU (float32 results differ between AVX2 and AVX-512 kernels)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

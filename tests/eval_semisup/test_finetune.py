@@ -99,6 +99,7 @@ def test_validation_split_comes_from_the_stated_pool(digits):
         validation_split(train, labelled, digits_cfg("val.source=labelled", "val.size=100"), seed=0)
 
 
+@pytest.mark.slow
 def test_finetuning_learns_digits_and_the_sweep_keeps_the_best_point(digits):
     # A random-init encoder fine-tuned on 10 % of digits (109 images) for 12
     # epochs reached 61–75 % test top-1 over five seeds (chance 10 %); one
@@ -154,6 +155,7 @@ def test_every_run_starts_from_the_pretrained_weights(digits):
         run_semisup(lambda: shared, train, test, cfg, 0.1, seed=0, progress=False)
 
 
+@pytest.mark.slow
 def test_a_run_is_repeatable_given_the_seed(digits):
     train, test = digits
     cfg = digits_cfg("sweep.lr=[0.05, 0.1]", "sweep.epochs.10pct=[1]")

@@ -95,6 +95,7 @@ def test_transfer_linear_on_voc_reports_11_point_map(tmp_path, random_backbone):
     assert (hp["train_images"], hp["val_images"], hp["test_images"]) == (24, 24, 24)
 
 
+@pytest.mark.slow
 def test_transfer_finetune_on_digits_writes_the_chosen_point(tmp_path, random_backbone):
     ctx = EvalContext(str(random_backbone), results_dir=str(tmp_path), device="cpu", num_workers=0, progress=False)
     record, _ = run_stage(ctx, "transfer-finetune", "digits", None, ["schedule.steps=20"])

@@ -1,20 +1,26 @@
 """The main job end to end: `make pretrain && make eval-all` shows the BYOL backbone beating random init."""
 
-from siambench.report import load_records
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Points of top-1 on shapes' test split, for each of kNN, logistic regression and
+# the augmented linear probe. The smallest margin measured over CPUs is 3.1
+# (logistic regression on an AVX2 CPU); see the test's docstring.
+MARGIN = 1.5
 
 
-def test_eval_all_ranks_make_pretrain_above_random_init(make_pretrain_run, random_init_run, tmp_path, run_cli):
-    """Measured on shapes' test split (top-1, %): kNN 19.55 against 15.75, logistic regression
-    24.5 against 21.4, the augmented linear probe 19.95 against 13.1."""
-    results = tmp_path / "results"
-    for ckpt in (make_pretrain_run, random_init_run):
-        run_cli("eval-all", "--ckpt", str(ckpt), "--results", str(results), "--tasks", "knn,linear", "--no-progress")
-    scores = {}
-    for r in load_records(results):
-        if r["dataset"] == "shapes":
-            scores[r["checkpoint"]["name"], r["task"], r["protocol"]] = r["metrics"][r["primary_metric"]]
-    stages = {(task, protocol) for _, task, protocol in scores}
+def test_eval_all_ranks_make_pretrain_above_random_init(embedded_scores):
+    """Top-1 (%) on shapes' test split, BYOL against random init.
+
+    AVX2 CPU, 2 threads: kNN 19.55 against 15.75, logistic regression 24.5
+    against 21.4, augmented linear probe 19.95 against 13.1. AVX-512 CPU, 2
+    threads: BYOL kNN 33.05, logistic regression 38.85, linear probe 30.35. AVX-512
+    CPU, 1 thread: 23.25, 28.4 and 20.1 against 15.75, 21.4 and 12.7. The thread
+    count and the CPU's kernels change the summation order, and with it the run.
+    """
+    stages = {(task, protocol) for _, task, protocol in embedded_scores}
     assert stages == {("knn", "default"), ("linear", "logreg"), ("linear", "tiny")}
     for task, protocol in stages:
-        byol, random = scores["byol_shapes", task, protocol], scores["random-init", task, protocol]
-        assert byol >= random + 1.5, f"{task}/{protocol}: BYOL {byol:.2f} against random init {random:.2f}"
+        byol, random = (embedded_scores[name, task, protocol] for name in ("byol_shapes", "random-init"))
+        assert byol >= random + MARGIN, f"{task}/{protocol}: BYOL {byol:.2f} against random init {random:.2f}"

@@ -1,22 +1,24 @@
 """`make pretrain` learns: its backbone beats random init on the embedded shapes kNN.
 
 The claim the README makes about the embedded default, checked on the very
-run `make pretrain` makes (see ``make_pretrain_run``).
+run `make pretrain` makes (see ``make_pretrain_run``), through the kNN stage
+of ``eval-all`` (``embedded_scores``, shared with the eval-all test).
 """
 
-from siambench.evaluate import EvalContext, run_stage
+import pytest
 
-MARGIN = 2.0  # points of top-1; measured 3.8
+pytestmark = pytest.mark.slow
+
+# Points of top-1 (k = 20, shapes test split). The smallest margin measured over
+# pretraining seeds and CPUs is 3.4 (seed 1 on an AVX2 CPU: 19.15 against the
+# highest random-init seed, 15.75); an AVX-512 CPU gives 17.3 with 2 threads, 7.5 with 1.
+MARGIN = 2.0
 
 
-def _knn_top1(ckpt, results):
-    ctx = EvalContext(str(ckpt), results_dir=str(results), progress=False, num_workers=0)
-    record, _ = run_stage(ctx, "knn", "shapes", None)
-    return record["metrics"]["top1@k20"]
-
-
-def test_make_pretrain_beats_random_init_on_shapes_knn(make_pretrain_run, random_init_run, tmp_path):
-    """Measured on the test split: 19.55 % for the BYOL backbone, 15.75 % at random init (chance 8.3 %)."""
-    byol = _knn_top1(make_pretrain_run, tmp_path)
-    random = _knn_top1(random_init_run, tmp_path)
+def test_make_pretrain_beats_random_init_on_shapes_knn(embedded_scores):
+    """kNN top-1 on the test split, BYOL against random init: 19.55 against 15.75 % on an AVX2 CPU,
+    33.05 against 15.75 % on an AVX-512 CPU with 2 threads, 23.25 with 1 thread (chance 8.3 %). The run
+    is deterministic on one CPU with one thread count, but not across them (other summation orders);
+    random init's kNN is the same on both."""
+    byol, random = (embedded_scores[name, "knn", "default"] for name in ("byol_shapes", "random-init"))
     assert byol >= random + MARGIN, f"BYOL kNN {byol:.2f} % against random init {random:.2f} %"

@@ -29,6 +29,7 @@ from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_
 from ..data.transforms import Normalize, ViewConfig, center_crop
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from .dist import broadcast_buffers, data_parallel, is_main_process, mean_over_ranks, process_group
+from .precision import at_least_float32
 
 
 class Classifier(nn.Module):
@@ -175,7 +176,7 @@ def predict(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu", 
         if batch is None:
             continue
         images, labels = batch
-        outputs.append(classifier(normalize(images.to(device, non_blocking=True))).float().cpu().numpy())
+        outputs.append(at_least_float32(classifier(normalize(images.to(device, non_blocking=True)))).cpu().numpy())
         targets.append(labels.numpy())
     if not outputs:
         raise SiambenchError(f"{desc}: no readable images to evaluate")

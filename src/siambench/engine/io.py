@@ -33,7 +33,14 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
 
 
 def save_torch(obj, path) -> Path:
-    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` through a file object: torch names the archive inside after a path it is given, so writing to
+    the temporary path would make the same weights hash differently on every save."""
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    return atomic_write(path, write)
 
 
 def save_json(obj, path) -> Path:
