@@ -246,16 +246,20 @@ def _torch_load(path: Path, head: bytes, size: int):
             f"{path} was refused: the unpickler {_first_line(exc)}. Nothing from the file was executed."
         ) from None
     except MemoryError:
-        raise CheckpointError(
-            f"{path} asks for more memory than this machine has while its pickle is read; it is damaged or "
-            f"crafted. Nothing from the file was executed."
-        ) from None
+        raise _out_of_memory(path) from None
     except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             struct.error, zipfile.BadZipFile) as exc:
         raise CheckpointError(
             f"{path} could not be read as a PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)}); the "
             f"file is probably truncated or damaged: download it again and compare its checksum."
         ) from None
+
+
+def _out_of_memory(path: Path) -> CheckpointError:
+    return CheckpointError(
+        f"{path} asks for more memory than this machine has while its pickle is read; it is damaged or crafted. "
+        f"Nothing from the file was executed."
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -302,10 +306,7 @@ def _pickle_load(path: Path, size: int, protocol: int | None):
             f"{path} could not be read as a {kind} ({_first_line(exc)}); the file is probably truncated or damaged."
         ) from None
     except MemoryError:
-        raise CheckpointError(
-            f"{path} asks for more memory than this machine has while its pickle is read; it is damaged or "
-            f"crafted. Nothing from the file was executed."
-        ) from None
+        raise _out_of_memory(path) from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, struct.error, OverflowError,
             RecursionError) as exc:
         raise CheckpointError(
