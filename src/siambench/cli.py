@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import textwrap
 
 from .errors import SiambenchError
 
@@ -23,6 +22,8 @@ examples:
   torchrun --nproc_per_node 8 -m siambench pretrain --config simsiam_imagenet_r50 --data-root /data
   siambench pretrain --config byol_shapes --resume auto   # continue a killed run
   siambench pretrain --export-only checkpoints/byol_shapes
+  siambench pretrain --config byol_cifar_r18 --random-init seed=1   # untrained backbone, the "random init" row
+  siambench pretrain --config byol_cifar_r18 --data-root /data --threads 2 schedule.warmup_steps=20
 
 Any config key can be overridden as key=value (dotted for nested keys); the
 resolved config is saved as <output_dir>/<name>/config.yaml. The run writes
@@ -48,19 +49,27 @@ def _pretrain(args) -> int:
         extra.append(f"data.data_root={args.data_root}")
     if args.strict_data:
         extra.append("data.strict=true")
+    if args.threads is not None:
+        extra.append(f"train.threads={args.threads}")
+    if args.random_init:
+        extra.append("schedule.total_steps=0")
     cfg = apply_overrides(cfg, extra + args.overrides)
+    untrained = cfg.schedule.total_steps == 0
     if not cfg.get("name"):
-        cfg = apply_overrides(cfg, [f"name={args.config.rsplit('/', 1)[-1].removesuffix('.yaml')}"])
+        name = args.config.rsplit('/', 1)[-1].removesuffix('.yaml') + ("_random_init" if untrained else "")
+        cfg = apply_overrides(cfg, [f"name={name}"])
     from .pretrain.trainer import pretrain
 
     run_dir = pretrain(cfg, resume=args.resume)
-    print(f"backbone written to {run_dir / 'backbone.pth'}")
+    print(f"{'random-init (untrained) ' if untrained else ''}backbone written to {run_dir / 'backbone.pth'}")
     return 0
 
 
 def _context(args):
+    from .engine.threads import set_threads
     from .evaluate import EvalContext
 
+    set_threads(args.threads)
     return EvalContext(checkpoint=args.ckpt, data_root=args.data_root, results_dir=args.results, device=args.device,
                        seed=args.seed, num_workers=args.num_workers, progress=not args.no_progress,
                        force=getattr(args, "force", False), subset_file=getattr(args, "subset_file", None))
@@ -144,16 +153,17 @@ def _eval(args) -> int:
 def _eval_all(args) -> int:
     from .eval_all import eval_all, summary
 
-    outcome = eval_all(_context(args), tasks=args.tasks.split(",") if args.tasks else None)
-    print(summary(outcome))
+    outcome = eval_all(_context(args), tasks=args.tasks.split(",") if args.tasks else None, baseline=args.baseline)
+    print(summary(outcome, wide=args.wide))
     return 1 if outcome["failed"] else 0
 
 
 def _report(args) -> int:
     from pathlib import Path
 
-    from .report import FORMATS, load_records, notes
+    from .report import FORMATS, load_records
     from .report.plots import write_plots
+    from .report.tables import baseline_lines, grouped_notes
 
     records = load_records(args.results_dir)
     if not records:
@@ -165,9 +175,12 @@ def _report(args) -> int:
 
         text = transfer_table(records, args.format)
     else:
-        text = FORMATS[args.format](records)
+        text = FORMATS[args.format](records, wide=args.wide)
         if args.format != "csv":
-            text += "".join(f"\n- {n}" for n in notes(records))
+            text += "".join(f"\n- {n}" for n in baseline_lines(records) + grouped_notes(records))
+    from .report.published import section
+
+    text += section(records, args.format)
     if args.output:
         Path(args.output).write_text(text + "\n")
         print(f"written {args.output}")
@@ -186,13 +199,17 @@ def _report(args) -> int:
 
 
 def _add_eval_options(p) -> None:
-    p.add_argument("--ckpt", default="checkpoints/byol_shapes", help="checkpoint file or run folder (default: make pretrain's)")
+    p.add_argument("--ckpt", default="checkpoints/byol_shapes", help="checkpoint file or run folder (default: make "
+                   "pretrain's), or random:ARCH[@WIDTH][,seed=S][,stem=cifar] for a random-init backbone, e.g. "
+                   "random:resnet18@0.25")
     p.add_argument("--data-root", help="folder holding the datasets (default: $SIAMBENCH_DATA; none: embedded data)")
     p.add_argument("--results", default="results", help="folder of result records (default: results)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--num-workers", type=int, default=2, help="data loader workers")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: $OMP_NUM_THREADS, else the "
+                   "cores this process may use); lower it on a shared or busy machine")
 
 
 def _data(args) -> int:
@@ -206,12 +223,11 @@ def _data(args) -> int:
 
 
 def _data_check(args) -> int:
-    from .data.prepare import check_all
+    from .data.prepare import check_all, check_report, exit_status
 
     statuses = check_all(args.data_root, args.datasets.split(",") if args.datasets else None)
-    for status in statuses:
-        print("\n".join(status.lines()))
-    return 0 if all(s.present and all(x.ok for x in s.splits) for s in statuses) else 1
+    print(check_report(statuses, args.verbose))
+    return exit_status(statuses, named=bool(args.datasets))
 
 
 def _data_prepare(args) -> int:
@@ -234,6 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="folder holding the datasets (default: $SIAMBENCH_DATA)")
     p.add_argument("--strict-data", action="store_true", help="stop at the first unreadable image instead of skipping it")
     p.add_argument("--export-only", metavar="RUN_DIR", help="only write backbone.pth + meta.json from a run's newest checkpoint")
+    p.add_argument("--random-init", action="store_true", help="train nothing: export the preset's backbone at "
+                   "random init (seed=S) into <output_dir>/<preset>_random_init/ (or name=), the same as "
+                   "schedule.total_steps=0; needs no data")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (train.threads; default: "
+                   "$OMP_NUM_THREADS, else the cores this process may use); lower it on a shared or busy machine")
     p.add_argument("--list-configs", action="store_true", help="list the shipped presets and exit")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.base_lr=0.3")
     p.set_defaults(func=_pretrain)
@@ -268,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("eval-all", help="every evaluation for one checkpoint, resumable (make eval-all)")
     _add_eval_options(a)
     a.add_argument("--tasks", help="only these tasks, comma-separated (knn, linear, semisup, transfer, detection, segmentation, depth)")
+    a.add_argument("--baseline", metavar="random|CKPT", help="also evaluate a baseline and show it beside the "
+                   "checkpoint: random = a random-init backbone of the checkpoint's architecture (random:ARCH@WIDTH, "
+                   "seed 0), or any checkpoint name, e.g. random:resnet18@0.25,seed=1")
+    a.add_argument("--wide", action="store_true", help="summary with one row per checkpoint and one column per "
+                   "evaluation (default: one row per task, dataset, preset and metric, one column per checkpoint)")
     a.set_defaults(func=_eval_all)
 
     r = sub.add_parser("report", help="tables and plots from result records")
@@ -276,8 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", help="write the table to this file")
     r.add_argument("--plots", metavar="DIR", help="also write PNG plots into DIR")
     r.add_argument("--table", choices=["summary", "transfer"], default="summary",
-                   help="summary: one column per (task, dataset, protocol); transfer: BYOL's Table 3 layout, "
-                   "linear and fine-tuned blocks beside the published rows")
+                   help="summary: one row per (task, dataset, preset, metric), one column per checkpoint; transfer: "
+                   "BYOL's Table 3 layout, linear and fine-tuned blocks beside the published rows")
+    r.add_argument("--wide", action="store_true", help="summary: one row per checkpoint, one column per evaluation "
+                   "(the layout of papers' tables)")
     r.set_defaults(func=_report)
 
     d = sub.add_parser("data", help="datasets")
@@ -285,9 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
     dl = dsub.add_parser("list", help="list the registered datasets")
     dl.set_defaults(func=_data)
     dc = dsub.add_parser("check", help="for each dataset of the benchmarks: found or missing, image counts per "
-                         "split against the published ones, and how to prepare what is missing")
+                         "split against the published ones, and how to prepare what is missing",
+                         epilog="exit status: 0 when every dataset found is complete (absent ones are listed, one "
+                         "line each); 3 when one is present but incomplete (a split's count differs from the "
+                         "published one, listed images are missing, it differs from its manifest, or it cannot be "
+                         "read); 1 when a dataset named with --datasets is absent; 2 on bad input.")
     dc.add_argument("--data-root", help="folder holding the datasets (default: $SIAMBENCH_DATA)")
     dc.add_argument("--datasets", help="only these, comma-separated (default: every dataset with published sizes)")
+    dc.add_argument("--verbose", action="store_true", help="for absent datasets, the full layout expected and how "
+                    "to prepare it")
     dc.set_defaults(func=_data_check)
     dp = dsub.add_parser("prepare", help="download a dataset where a downloader exists (else print the manual "
                          "steps), verify its layout and write its manifest of files, labels and checksums")
@@ -295,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--data-root", required=True, help="folder that holds (or will hold) the datasets")
     dp.set_defaults(func=_data_prepare)
     from .checkpoints.cli import add_parser as add_ckpt_parser; add_ckpt_parser(sub)  # noqa: E702, I001
+    from .zoo.cli import add_parser as add_zoo_parser; add_zoo_parser(sub)  # noqa: E702, I001
     return parser
 
 
@@ -310,10 +345,15 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except SiambenchError as err:
-        print("\n".join(textwrap.wrap(f"siambench: error: {err}", width=100)), file=sys.stderr)
+        # Not wrapped: a line break inside a path or a key name would make it impossible to copy.
+        print(f"siambench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("siambench: interrupted; the newest checkpoint is intact (resume with --resume auto).", file=sys.stderr)
+        if args.command == "pretrain":
+            print("siambench: interrupted; the newest checkpoint is intact (resume with --resume auto).",
+                  file=sys.stderr)
+        else:
+            print(f"siambench: {args.command} interrupted; files are written whole or not at all.", file=sys.stderr)
         return 130
 
 

@@ -40,18 +40,20 @@ class EvalResult:
     notes: list[str] = field(default_factory=list)
 
 
-class _Unnormalize(torch.nn.Module):
-    """For encoders trained on raw [0, 1] input (SimCLR v1 conversions): undo the ImageNet normalisation."""
+class _Renormalize(torch.nn.Module):
+    """An encoder trained on other input statistics than ImageNet's (:attr:`CanonicalBackbone.input_stats`; the
+    SimCLR v1 conversions saw raw [0, 1] input), fed the ImageNet-normalised images every image pipeline makes."""
 
-    def __init__(self, encoder: torch.nn.Module):
+    def __init__(self, encoder: torch.nn.Module, mean, std):
         super().__init__()
         self.encoder = encoder
         self.num_features = encoder.num_features
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        for name, value in (("imagenet_mean", IMAGENET_MEAN), ("imagenet_std", IMAGENET_STD), ("mean", mean),
+                            ("std", std)):
+            self.register_buffer(name, torch.tensor(value).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x):
-        return self.encoder(x * self.std + self.mean)
+        return self.encoder((x * self.imagenet_std + self.imagenet_mean - self.mean) / self.std)
 
 
 @dataclass
@@ -106,8 +108,8 @@ class EvalContext:
     @cached_property
     def _template(self) -> torch.nn.Module:
         model = self.backbone.build_model()
-        if self.backbone.meta.get("input_normalization") == "none":
-            model = _Unnormalize(model)
+        if self.backbone.input_stats != (IMAGENET_MEAN, IMAGENET_STD):
+            model = _Renormalize(model, *self.backbone.input_stats)
         return model
 
     def dataset(self, name: str, split: str, **options):
@@ -123,7 +125,7 @@ class EvalContext:
         info = get_dataset_info(name)
         size = image_size or info.eval_size
         fraction = crop_fraction or info.eval_crop_fraction
-        extra = self.backbone.meta.get("input_normalization", "")
+        extra = self.backbone.input_normalization
         return cached_features(
             self.frozen_encoder, self.sha256, name, split, self.dataset(name, split), size, fraction,
             device=self.torch_device, batch_size=batch_size, num_workers=self.num_workers,
@@ -170,22 +172,36 @@ def load_protocol(stage: str, protocol: str, overrides: list[str]):
     return apply_overrides(load_preset(stage, protocol), overrides)
 
 
+# The preset a task runs when none is named, (on embedded data, on real data): small ones for embedded data,
+# the BYOL paper's otherwise. Segmentation runs MoCo's single-LR protocol: BYOL's is a 5-LR sweep plus a retrain,
+# six times the cost of a run that most papers report (PROTOCOLS C.6). `siambench eval` and eval-all read this.
+DEFAULT_PRESETS = {
+    "knn": ("default", "default"),
+    "linear": ("logreg", "byol"),
+    "semisup-1pct": ("tiny", "byol"),
+    "semisup-10pct": ("tiny", "byol"),
+    "transfer-linear": ("linear", "linear"),
+    "transfer-finetune": ("finetune_tiny", "finetune"),
+    "segmentation": ("tiny", "moco"),
+    "depth": ("tiny", "byol"),
+}
+# Where a dataset's default differs from its task's: CIFAR's linear evaluation is logistic regression on features.
+DATASET_PRESETS = {("linear", "cifar10"): "logreg", ("linear", "cifar100"): "logreg"}
+
+
 def default_protocol(task: str, dataset: str) -> str:
-    """The preset used when none is named: small ones for embedded data, the BYOL paper's otherwise."""
-    if task == "knn":
-        return "default"
+    """The preset used when none is named (:data:`DEFAULT_PRESETS`; detection's follow its dataset)."""
     if task == "detection":
         from .eval_dense.detection.config import default_preset
 
         return default_preset(dataset)
-    embedded = get_dataset_info(dataset).embedded
-    if task == "linear":
-        return "logreg" if embedded or dataset.startswith("cifar") else "byol"
-    if task == "transfer-linear":
-        return "linear"
-    if task == "transfer-finetune":
-        return "finetune_tiny" if embedded else "finetune"
-    return "tiny" if embedded else "byol"
+    if (task, dataset) in DATASET_PRESETS:
+        return DATASET_PRESETS[task, dataset]
+    if task not in DEFAULT_PRESETS:
+        raise SiambenchError(f"unknown evaluation {task!r}; expected one of "
+                             f"{', '.join(sorted([*DEFAULT_PRESETS, 'detection']))}")
+    embedded, real = DEFAULT_PRESETS[task]
+    return embedded if get_dataset_info(dataset).embedded else real
 
 
 def protocol_name(protocol: str, overrides: list[str] | None) -> str:

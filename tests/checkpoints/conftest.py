@@ -291,6 +291,29 @@ def write_lightning(path, sd, spec):
     return path, {"other (model)": 2}
 
 
+# torchvision's child modules → their index in Sequential(*resnet.children()[:-1]), the backbone lightly's examples build.
+SEQUENTIAL_INDEX = {"conv1": "0", "bn1": "1", "layer1": "4", "layer2": "5", "layer3": "6", "layer4": "7"}
+
+
+def sequential(sd):
+    return {f"{SEQUENTIAL_INDEX[k.split('.', 1)[0]]}.{k.split('.', 1)[1]}": v for k, v in no_fc(sd).items()}
+
+
+def write_lightly_sequential(path, sd, spec):
+    # lightly's BYOL example: model.state_dict() with the Sequential backbone, its momentum copy and the heads.
+    c = sd["fc.weight"].shape[1]
+    momentum = prefixed("backbone_momentum.", sequential(other(no_fc(sd), 18)))
+    state = {**prefixed("backbone.", sequential(sd)), **mlp("projection_head.layers.", c, 64, 32), **momentum}
+    torch.save(state, path)
+    return path, {"momentum encoder (backbone_momentum)": len(momentum), "projection head (projection_head)": 9}
+
+
+def write_wrapped(path, sd, spec):
+    # A one-entry dict around torchvision names, e.g. torch.save({"resnet18_parameters": model.state_dict()}).
+    torch.save({"resnet_parameters": sd}, path)
+    return path, {"fc": 2}
+
+
 def write_generic(path, sd, spec):
     # ssl-transfer's CMC layout: one encoder under module.encoder1., nothing else.
     torch.save({"model": prefixed("module.encoder1.", no_fc(sd)), "epoch": 240}, path)
@@ -494,6 +517,8 @@ WRITERS = {
     "lightning": write_lightning,
     "detectron2": write_detectron2,
     "generic": write_generic,
+    "lightly-sequential": write_lightly_sequential,
+    "wrapped": write_wrapped,
 }
 
 

@@ -13,7 +13,7 @@ from siambench.engine.io import sha256_file
 FORMATS = [
     "torchvision", "timm", "safetensors", "siambench-backbone", "siambench-native", "moco", "mocov3", "simsiam",
     "simclr-v1", "byol-jax", "swav", "dino", "barlowtwins", "vissl", "mmselfsup", "solo-learn", "lightly",
-    "lightning", "detectron2", "generic",
+    "lightning", "detectron2", "generic", "lightly-sequential", "wrapped",
 ]
 CASES = [(fmt, arch) for fmt in FORMATS for arch in ("resnet50", "resnet200") if (fmt, arch) != ("timm", "resnet200")]
 # The formats that publish wide ResNets: SimCLR 2×/4×, BYOL R200 2× (here R50 2×), SwAV RN50-w2.

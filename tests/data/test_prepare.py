@@ -1,10 +1,13 @@
 """``data check`` and ``data prepare`` on a DTD tree written by the test (DTD has official splits)."""
 
+import dataclasses
 import json
 
 import pytest
 
-from siambench.data.prepare import MANIFEST, check, prepare
+from siambench.cli import main
+from siambench.data import registry
+from siambench.data.prepare import EXIT_INCOMPLETE, EXIT_NAMED_ABSENT, MANIFEST, check, check_all, prepare
 from siambench.errors import SiambenchError
 
 CLASSES = ("banded", "dotted")
@@ -36,7 +39,8 @@ def test_check_counts_each_split_against_the_published_size(dtd_root):
 
 def test_missing_dataset_says_how_to_prepare_it(tmp_path):
     status = check("food101", tmp_path)
-    assert not status.present and "Food101" in status.problem and "missing" in status.lines()[0]
+    assert not status.present and "Food101" in status.problem and "absent" in status.lines()[0]
+    assert "Food101" in " ".join(status.lines(verbose=True))
 
 
 def test_prepare_writes_a_manifest_that_check_compares_with(dtd_root):
@@ -59,3 +63,43 @@ def test_prepare_writes_a_manifest_that_check_compares_with(dtd_root):
 def test_prepare_without_a_downloader_prints_the_manual_steps(tmp_path):
     with pytest.raises(SiambenchError, match="no automatic download.*Kaggle"):
         prepare("stanford_cars", tmp_path)
+
+
+@pytest.fixture
+def dtd_as_published(monkeypatch):
+    """The 4-image DTD tree of these tests counted as complete: the registry's published sizes set to 4."""
+    info = registry.get_dataset_info("dtd")
+    monkeypatch.setitem(registry._REGISTRY, "dtd", dataclasses.replace(info, split_sizes=dict.fromkeys(info.splits, 4)))
+
+
+def test_data_check_exits_0_when_what_is_present_is_complete_and_lists_the_absent_in_a_line(
+        dtd_root, dtd_as_published, capsys):
+    assert main(["data", "check", "--data-root", str(dtd_root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("dtd") and "complete" in out[0]
+    absent = [line for line in out[:-1] if " absent " in line]
+    assert len(absent) == len(check_all(dtd_root)) - 1 and "Expected layout" not in "\n".join(out)
+    assert any(line.startswith("food101") and "siambench data prepare food101" in line for line in absent)
+    assert out[-1].startswith("1 complete, ") and "--verbose" in out[-1]
+    assert main(["data", "check", "--data-root", str(dtd_root), "--verbose"]) == 0
+    assert "Expected layout" in capsys.readouterr().out
+
+
+def test_data_check_exit_status_separates_incomplete_from_absent(dtd_root, dtd_as_published, tmp_path, capsys):
+    assert main(["data", "check", "--data-root", str(dtd_root), "--datasets", "dtd,food101"]) == EXIT_NAMED_ABSENT
+    (dtd_root / "dtd" / "images" / "banded" / "banded_test0.jpg").unlink()  # a listed image gone
+    assert main(["data", "check", "--data-root", str(dtd_root)]) == EXIT_INCOMPLETE
+    assert "incomplete" in capsys.readouterr().out
+    # A folder that is there but cannot be read is present and wrong, not absent.
+    broken = tmp_path / "broken"
+    (broken / "food-101" / "images").mkdir(parents=True)
+    status = check("food101", broken)
+    assert status.present and status.state == "incomplete" and status.problem
+    assert main(["data", "check", "--data-root", str(broken)]) == EXIT_INCOMPLETE
+    assert EXIT_INCOMPLETE not in (0, 1, 2)
+
+
+def test_data_check_without_a_data_root_is_one_clear_error(monkeypatch, capsys):
+    monkeypatch.delenv("SIAMBENCH_DATA", raising=False)
+    assert main(["data", "check"]) == 2
+    assert "needs a data root" in capsys.readouterr().err

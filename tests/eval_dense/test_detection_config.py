@@ -14,10 +14,10 @@ import yaml
 
 from siambench.checkpoints.canonical import CanonicalBackbone
 from siambench.configs import apply_overrides, list_presets, load_preset
+from siambench.data.detection import VOC_CLASSES, CocoSource, DetectionSplit, VocSource
 from siambench.errors import CheckpointError, ConfigError
 from siambench.eval_dense.detection import EngineNotInstalledError, require_detectron2
 from siambench.eval_dense.detection.config import default_preset, effective_config, get_key
-from siambench.eval_dense.detection.datasets import VOC_CLASSES, CocoSource, DetectionSplit, VocSource
 from siambench.eval_dense.detection.run import run_dir, write_config
 from siambench.models.resnet import ResNetSpec
 

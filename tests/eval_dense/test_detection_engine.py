@@ -20,9 +20,9 @@ from siambench.checkpoints import load, save_backbone
 from siambench.checkpoints.d2_names import to_detectron2
 from siambench.checkpoints.export import export
 from siambench.configs import apply_overrides, load_preset
+from siambench.data.shapes_voc import build_shapes_voc
 from siambench.errors import ConfigError
 from siambench.eval_dense.detection.config import effective_config
-from siambench.eval_dense.detection.datasets import build_shapes_voc
 from siambench.eval_dense.detection.run import write_config
 from siambench.eval_dense.detection.trainer import load_config
 from siambench.evaluate import EvalContext, run_stage

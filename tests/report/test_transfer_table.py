@@ -198,3 +198,17 @@ def test_a_seed_found_twice_counts_once(tmp_path):
     assert len(records) == 3
     _, rows = csv_cells(transfer_table(records, "csv"))
     assert rows["Fine-tuned", "ckptA"]["SUN397"] == "81.00 ± 1.41"
+
+
+def test_columns_come_from_the_registry_and_published_numbers_by_dataset_name():
+    from siambench.data import get_dataset_info
+    from siambench.report.transfer import BENCHMARK, PUBLISHED
+
+    assert [header for _, header, _ in BENCHMARK] == HEADERS
+    assert all(metric == get_dataset_info(name).metric for name, _, metric in BENCHMARK)
+    names = {name for name, _, _ in BENCHMARK}
+    for task, rows in PUBLISHED.items():
+        for row in rows:
+            assert set(row.values) == names, (task, row.method)
+    assert PUBLISHED["transfer-linear"][0].values["voc2007"] == 82.5
+    assert PUBLISHED["transfer-finetune"][4].values["caltech101"] == 72.6

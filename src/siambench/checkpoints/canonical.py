@@ -16,7 +16,8 @@ import torch
 
 from ..errors import CheckpointError
 from ..models.resnet import ResNet, ResNetSpec
-from .audit import Audit, audit, describe, expected_shapes, infer_spec
+from ..models.resnet import PADDINGS
+from .audit import Audit, audit, describe, expected_shapes, infer_spec, summarize
 from .formats import Extracted, Format, detect_format, get_format
 from .source import Source, read_source
 
@@ -28,6 +29,24 @@ class CanonicalBackbone:
     state_dict: dict[str, torch.Tensor]
     spec: ResNetSpec
     meta: dict
+
+    @property
+    def input_normalization(self) -> str:
+        """How the encoder's input was scaled in training: ``imagenet`` (mean/std) or ``none`` (raw RGB in [0, 1])."""
+        return self.meta.get("input_normalization", "imagenet")
+
+    @property
+    def input_stats(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+        """``(mean, std)`` of RGB in [0, 1] that every stage normalises this encoder's input with.
+
+        ImageNet's for almost every checkpoint; ``(0, 1)`` for the SimCLR v1
+        conversions, which were trained on raw [0, 1] input.
+        """
+        if self.input_normalization == "none":
+            return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+        return IMAGENET_MEAN, IMAGENET_STD
 
     def build_model(self, **kwargs) -> ResNet:
         """The ResNet of :attr:`spec` holding these weights; ``kwargs`` go to :class:`ResNet` (``num_classes``).
@@ -61,6 +80,7 @@ class Examination:
     spec: ResNetSpec | None = None
     audit: Audit | None = None
     problems: list[str] = field(default_factory=list)
+    nonfinite: list[str] = field(default_factory=list)  # accepted with allow_nonfinite; recorded in the metadata
 
     @property
     def ok(self) -> bool:
@@ -104,6 +124,9 @@ class Examination:
             meta["filled_num_batches_tracked"] = len(self.audit.filled)
         if src.standins:
             meta["standins"] = list(src.standins)
+        if self.nonfinite:
+            meta["allow_nonfinite"] = True
+            meta["nonfinite_tensors"] = list(self.nonfinite)
         if src.container == "siambench-backbone":
             meta["source_meta"] = {k: v for k, v in src.metadata.items() if k != "config"}
         return meta
@@ -123,8 +146,13 @@ class Examination:
         return out
 
 
-def examine(path: str | Path, format: str | None = None, prefix: str | None = None) -> Examination:
-    """Read and audit a checkpoint; problems are collected, unreadable files raise :class:`CheckpointError`."""
+def examine(path: str | Path, format: str | None = None, prefix: str | None = None,
+            allow_nonfinite: bool = False) -> Examination:
+    """Read and audit a checkpoint; problems are collected, unreadable files raise :class:`CheckpointError`.
+
+    Backbone tensors must be floating point and finite: integer "weights" or NaN/inf would load into a
+    network that computes nothing meaningful. ``allow_nonfinite`` accepts NaN/inf, and the metadata says so.
+    """
     source = read_source(path)
     fmt = get_format(format) if format else detect_format(source)
     where = f"{source.path} ({fmt.name})"
@@ -148,6 +176,10 @@ def examine(path: str | Path, format: str | None = None, prefix: str | None = No
             f"Pass --prefix P (and --format NAME) to name where the backbone is."
         )
         return result
+    if ex.padding not in PADDINGS:
+        raise CheckpointError(
+            f"{where}: the file's metadata declares padding {ex.padding!r}; expected one of {', '.join(PADDINGS)}."
+        )
     try:
         result.spec = infer_spec(ex.tensors, ex.padding, where)
     except CheckpointError as exc:
@@ -157,6 +189,7 @@ def examine(path: str | Path, format: str | None = None, prefix: str | None = No
     problem = result.audit.problem(where)
     if problem:
         result.problems.append(problem)
+    _check_values(result, where, allow_nonfinite)
     if ex.declared and all(v is not None for v in ex.declared.values()):
         try:
             declared = ResNetSpec(ex.declared["arch"], float(ex.declared["width"]), ex.declared["stem"], ex.padding)
@@ -170,7 +203,28 @@ def examine(path: str | Path, format: str | None = None, prefix: str | None = No
     return result
 
 
-def load(path: str | Path, format: str | None = None, prefix: str | None = None) -> CanonicalBackbone:
+def _check_values(result: Examination, where: str, allow_nonfinite: bool) -> None:
+    wanted = expected_shapes(result.spec)
+    tensors = {k: v for k, v in result.extracted.tensors.items() if k in wanted and not k.endswith("num_batches_tracked")}
+    integer = [f"{k} ({str(v.dtype).removeprefix('torch.')})" for k, v in tensors.items() if not v.is_floating_point()]
+    if integer:
+        result.problems.append(
+            f"{where}: {len(integer)} backbone tensors are not floating point ({summarize(integer, limit=4)}); "
+            f"weights and BatchNorm statistics are floats, so this is not a trained network."
+        )
+    nonfinite = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if nonfinite and not allow_nonfinite:
+        result.problems.append(
+            f"{where}: {len(nonfinite)} backbone tensors hold NaN or infinite values ({summarize(nonfinite, limit=6)}); "
+            f"a network with them computes nothing meaningful. Pass --allow-nonfinite to read it anyway (the "
+            f"metadata records it)."
+        )
+    elif nonfinite:
+        result.nonfinite = nonfinite
+
+
+def load(path: str | Path, format: str | None = None, prefix: str | None = None,
+         allow_nonfinite: bool = False) -> CanonicalBackbone:
     """The canonical backbone of any supported checkpoint (a file or a siambench run folder).
 
     ``format`` skips detection (a name from ``siambench ckpt inspect``'s list);
@@ -178,4 +232,4 @@ def load(path: str | Path, format: str | None = None, prefix: str | None = None)
     :class:`CheckpointError` unless every backbone tensor is found with the
     right shape and nothing that looks like backbone weights is left over.
     """
-    return examine(path, format, prefix).backbone()
+    return examine(path, format, prefix, allow_nonfinite).backbone()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 
 
 def _lines(path: Path) -> list[str]:
@@ -40,6 +40,8 @@ def build_fgvc_aircraft(split: str, root: Path) -> FileImageDataset:
 AIRCRAFT = register_dataset(
     DatasetInfo(
         name="fgvc_aircraft",
+        benchmark=BenchmarkColumn("Aircraft", 7),
+        download=TorchvisionDownload("FGVCAircraft", ({"split": "trainval"},)),
         build=build_fgvc_aircraft,
         splits=("train", "val", "trainval", "test"),
         num_classes=100,

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 IMAGE_DIR = Path("download") / "images"
@@ -99,6 +99,7 @@ def build_birdsnap(split: str, root: Path) -> BirdsnapDataset:
 BIRDSNAP = register_dataset(
     DatasetInfo(
         name="birdsnap",
+        benchmark=BenchmarkColumn("Birdsnap", 4),
         build=build_birdsnap,
         splits=("train", "test"),
         num_classes=500,

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .base import IMAGE_EXTENSIONS, FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 from .splits import Holdout
 
 BACKGROUND = "BACKGROUND_Google"
@@ -76,6 +76,8 @@ def build_caltech101(split: str, root: Path, seed: int = 0, train_per_class: int
 CALTECH101 = register_dataset(
     DatasetInfo(
         name="caltech101",
+        benchmark=BenchmarkColumn("Caltech-101", 11),
+        download=TorchvisionDownload("Caltech101", ({},)),
         build=build_caltech101,
         splits=("train", "test"),
         num_classes=102,

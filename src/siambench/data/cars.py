@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 SPLIT_FILES = {
@@ -67,6 +67,7 @@ def build_stanford_cars(split: str, root: Path) -> FileImageDataset:
 CARS = register_dataset(
     DatasetInfo(
         name="stanford_cars",
+        benchmark=BenchmarkColumn("Cars", 6),
         build=build_stanford_cars,
         splits=("train", "test"),
         num_classes=196,

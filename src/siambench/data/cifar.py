@@ -16,7 +16,7 @@ import numpy as np
 from ..engine.safe_pickle import RestrictedUnpickler
 from ..errors import DatasetNotFoundError
 from .base import ArrayImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 from .splits import Holdout
 
 
@@ -85,6 +85,8 @@ def build_cifar100(split: str, root: Path) -> ArrayImageDataset:
 CIFAR10 = register_dataset(
     DatasetInfo(
         name="cifar10",
+        benchmark=BenchmarkColumn("CIFAR10", 2),
+        download=TorchvisionDownload("CIFAR10", ({"train": True}, {"train": False})),
         build=build_cifar10,
         splits=("train", "test"),
         num_classes=10,
@@ -112,6 +114,8 @@ CIFAR10 = register_dataset(
 CIFAR100 = register_dataset(
     DatasetInfo(
         name="cifar100",
+        benchmark=BenchmarkColumn("CIFAR100", 3),
+        download=TorchvisionDownload("CIFAR100", ({"train": True}, {"train": False})),
         build=build_cifar100,
         splits=("train", "test"),
         num_classes=100,

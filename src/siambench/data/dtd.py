@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 
 PARTITIONS = range(1, 11)
 
@@ -64,6 +64,8 @@ def build_dtd(split: str, root: Path, partition=1) -> FileImageDataset:
 DTD = register_dataset(
     DatasetInfo(
         name="dtd",
+        benchmark=BenchmarkColumn("DTD", 9),
+        download=TorchvisionDownload("DTD", ({"split": "train"},)),
         build=build_dtd,
         splits=("train", "val", "test"),
         num_classes=47,

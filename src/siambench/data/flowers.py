@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 
 NUM_CLASSES = 102
 SPLIT_KEYS = {"train": "trnid", "val": "valid", "test": "tstid"}
@@ -66,6 +66,8 @@ def build_flowers102(split: str, root: Path) -> FileImageDataset:
 FLOWERS = register_dataset(
     DatasetInfo(
         name="flowers102",
+        benchmark=BenchmarkColumn("Flowers", 12),
+        download=TorchvisionDownload("Flowers102", ({"split": "train"},)),
         build=build_flowers102,
         splits=("train", "val", "test"),
         num_classes=NUM_CLASSES,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 from .splits import Holdout
 
 
@@ -41,6 +41,8 @@ def build_food101(split: str, root: Path) -> FileImageDataset:
 FOOD101 = register_dataset(
     DatasetInfo(
         name="food101",
+        benchmark=BenchmarkColumn("Food101", 1),
+        download=TorchvisionDownload("Food101", ({"split": "train"},)),
         build=build_food101,
         splits=("train", "test"),
         num_classes=101,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 from .splits import Holdout
 
 
@@ -64,6 +64,8 @@ def build_oxford_pets(split: str, root: Path) -> FileImageDataset:
 PETS = register_dataset(
     DatasetInfo(
         name="oxford_pets",
+        benchmark=BenchmarkColumn("Pets", 10),
+        download=TorchvisionDownload("OxfordIIITPet", ({"split": "trainval"},)),
         build=build_oxford_pets,
         splits=("trainval", "test"),
         num_classes=37,

@@ -8,12 +8,20 @@ verifies the layout and writes a manifest beside the data: every file of
 every split with its class index and sha256. ``check`` then also reports
 any split whose files or labels differ from the manifest, so the split an
 evaluation uses is the one that was prepared.
+
+A dataset is *absent* (no folder), *complete* (every split's count is the
+published one and matches the manifest), or *incomplete* (present but
+wrong: a count differs, listed files are missing, it drifted from its
+manifest, or it cannot be read). Only the last is a failure of ``data
+check`` (exit status :data:`EXIT_INCOMPLETE`): a data root rarely holds
+every dataset, and one line per absent dataset is enough.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,21 +33,8 @@ from ..errors import DatasetNotFoundError, SiambenchError
 from .registry import build_dataset, dataset_dir, get_dataset_info, list_datasets, resolve_data_root
 
 MANIFEST = "siambench_manifest.json"
-
-# torchvision's downloaders, as (class name, the calls that fetch every split); each
-# leaves the layout the registry expects under DATA_ROOT (VOC under DATA_ROOT/voc).
-DOWNLOADERS = {
-    "cifar10": ("CIFAR10", [{"train": True}, {"train": False}]),
-    "cifar100": ("CIFAR100", [{"train": True}, {"train": False}]),
-    "food101": ("Food101", [{"split": "train"}]),
-    "fgvc_aircraft": ("FGVCAircraft", [{"split": "trainval"}]),
-    "dtd": ("DTD", [{"split": "train"}]),
-    "oxford_pets": ("OxfordIIITPet", [{"split": "trainval"}]),
-    "flowers102": ("Flowers102", [{"split": "train"}]),
-    "caltech101": ("Caltech101", [{}]),
-    "voc2007": ("VOCDetection", [{"year": "2007", "image_set": "trainval"}, {"year": "2007", "image_set": "test"}]),
-}
-SUBFOLDER = {"voc2007": "voc"}
+EXIT_INCOMPLETE = 3   # a dataset is present but incomplete, unreadable or drifted from its manifest
+EXIT_NAMED_ABSENT = 1  # a dataset named with --datasets is absent
 
 
 @dataclass
@@ -62,12 +57,24 @@ class DatasetStatus:
     present: bool
     splits: list[SplitStatus] = field(default_factory=list)
     problem: str = ""
+    folder: Path | None = None
 
-    def lines(self) -> list[str]:
+    @property
+    def state(self) -> str:
+        """``absent``, ``complete`` or ``incomplete`` (present but wrong)."""
+        if not self.present:
+            return "absent"
+        return "complete" if not self.problem and all(s.ok for s in self.splits) else "incomplete"
+
+    def lines(self, verbose: bool = False) -> list[str]:
         info = get_dataset_info(self.name)
         if not self.present:
-            return [f"{self.name:14s} missing   {self.problem}"]
-        out = [f"{self.name:14s} found"]
+            if verbose or self.folder is None:
+                return textwrap.wrap(f"{self.name:14s} absent    {self.problem}", 100, subsequent_indent=" " * 25)
+            return [f"{self.name:14s} absent    nothing at {self.folder}/ (`siambench data prepare {self.name}`)"]
+        if self.problem:
+            return [f"{self.name:14s} incomplete  it cannot be read: {self.problem}"]
+        out = [f"{self.name:14s} {self.state}"]
         for s in self.splits:
             count = f"{s.found:>7d}" if s.found is not None else "      ?"
             want = f" of {s.expected:,}" if s.expected is not None else ""
@@ -85,7 +92,8 @@ class DatasetStatus:
 
 
 def _targets(dataset) -> np.ndarray:
-    return np.asarray(dataset.targets)
+    # Detection splits (voc0712, coco2017) are image sets for detectron2: no per-image class.
+    return np.asarray(getattr(dataset, "targets", []))
 
 
 def _files(dataset, root: Path) -> list[str]:
@@ -95,18 +103,20 @@ def _files(dataset, root: Path) -> list[str]:
 def check(name: str, data_root=None) -> DatasetStatus:
     """Each split's image count against the published one, and against the manifest when there is one."""
     info = get_dataset_info(name)
+    base = resolve_data_root(data_root)
+    folder = None if base is None else base / (info.subdir or name)
     try:
-        root = dataset_dir(info, resolve_data_root(data_root))
+        root = dataset_dir(info, base)
     except DatasetNotFoundError as err:
-        return DatasetStatus(name, False, problem=str(err))
+        return DatasetStatus(name, False, problem=str(err), folder=folder)
     manifest = _read_manifest(root)
-    status = DatasetStatus(name, True)
+    status = DatasetStatus(name, True, folder=root)
     for split in info.splits:
         s = SplitStatus(split, expected=info.split_sizes.get(split))
         try:
             dataset = build_dataset(name, split, data_root=data_root)
         except SiambenchError as err:
-            return DatasetStatus(name, False, problem=str(err))
+            return DatasetStatus(name, True, problem=str(err), folder=root)
         s.found = len(dataset)
         s.missing_files = len(getattr(dataset, "missing", []))
         if manifest and split in manifest["splits"]:
@@ -118,8 +128,34 @@ def check(name: str, data_root=None) -> DatasetStatus:
 
 
 def check_all(data_root=None, names=None) -> list[DatasetStatus]:
-    names = names or [n for n in list_datasets() if get_dataset_info(n).split_sizes]
+    """The status of ``names`` (default: every on-disk dataset with published split sizes) under the data root."""
+    if resolve_data_root(data_root) is None:
+        raise SiambenchError("data check needs a data root: pass --data-root DIR or set SIAMBENCH_DATA=DIR.")
+    if names is None:
+        names = [n for n in list_datasets() if get_dataset_info(n).split_sizes and not get_dataset_info(n).embedded]
     return [check(n, data_root) for n in names]
+
+
+def check_report(statuses: list[DatasetStatus], verbose: bool = False) -> str:
+    """What ``data check`` prints: present datasets in full, absent ones one line each, then a count."""
+    present = [s for s in statuses if s.present]
+    absent = [s for s in statuses if not s.present]
+    lines = [line for s in present + absent for line in s.lines(verbose)]
+    counts = {state: sum(s.state == state for s in statuses) for state in ("complete", "incomplete", "absent")}
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    if absent and not verbose:
+        summary += " (--verbose: the layout each absent dataset needs)"
+    return "\n".join(lines + [summary])
+
+
+def exit_status(statuses: list[DatasetStatus], named: bool = False) -> int:
+    """0 when every present dataset is complete; :data:`EXIT_INCOMPLETE` when one is not;
+    :data:`EXIT_NAMED_ABSENT` when a dataset asked for by name (``named``) is absent."""
+    if any(s.state == "incomplete" for s in statuses):
+        return EXIT_INCOMPLETE
+    if named and any(s.state == "absent" for s in statuses):
+        return EXIT_NAMED_ABSENT
+    return 0
 
 
 def sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -137,7 +173,7 @@ def write_manifest(name: str, data_root=None, progress: bool = True) -> Path:
     manifest = {"dataset": name, "splits": {}, "sha256": {}}
     for split in info.splits:
         dataset = build_dataset(name, split, data_root=data_root)
-        manifest["classes"] = list(dataset.classes)
+        manifest["classes"] = list(getattr(dataset, "classes", []))
         files = _files(dataset, root)
         manifest["splits"][split] = {"files": files, "targets": _targets(dataset).tolist(),
                                      "missing": [str(Path(p).relative_to(root)) for p in getattr(dataset, "missing", [])]}
@@ -158,18 +194,17 @@ def _read_manifest(root: Path) -> dict | None:
 
 
 def download(name: str, data_root: Path) -> None:
-    """Fetch ``name`` with torchvision's downloader, or raise with the manual steps where there is none."""
+    """Fetch ``name`` with the torchvision downloader its registry entry names, or raise with the manual steps."""
     info = get_dataset_info(name)
-    if name not in DOWNLOADERS:
+    if info.download is None:
         raise SiambenchError(f"dataset {name!r} has no automatic download. {info.prepare} "
                              f"Expected layout: {info.layout} Then run `siambench data prepare {name}` again.")
     import torchvision.datasets
 
-    cls_name, calls = DOWNLOADERS[name]
-    target = data_root / SUBFOLDER.get(name, "")
+    target = data_root / info.download.folder
     target.mkdir(parents=True, exist_ok=True)
-    for kwargs in calls:
-        getattr(torchvision.datasets, cls_name)(str(target), download=True, **kwargs)
+    for kwargs in info.download.calls:
+        getattr(torchvision.datasets, info.download.dataset_class)(str(target), download=True, **kwargs)
 
 
 def prepare(name: str, data_root, progress: bool = True) -> Path:
@@ -180,9 +215,10 @@ def prepare(name: str, data_root, progress: bool = True) -> Path:
     root = resolve_data_root(data_root)
     if root is None:
         raise SiambenchError("data prepare needs --data-root DIR (or SIAMBENCH_DATA).")
-    if not check(name, root).present:
+    first = check(name, root)
+    if not first.present or first.problem:
         download(name, root)
     status = check(name, root)
-    if not status.present:
+    if not status.present or status.problem:
         raise DatasetNotFoundError(status.problem)
     return write_manifest(name, root, progress)

@@ -1,16 +1,25 @@
 """The dataset registry: one entry per dataset, one obvious place to add one.
 
 An entry says what the dataset is (classes, splits, metric), which on-disk
-layouts it accepts, and how to prepare it. ``build_dataset`` turns a name, a
-split and a data root into an :class:`~siambench.data.base.ImageDataset`.
-Data roots come from ``--data-root`` or the ``SIAMBENCH_DATA`` environment
-variable; embedded datasets need neither.
+layouts it accepts, how to prepare or download it, and where it sits in the
+transfer benchmark's table. ``build_dataset`` turns a name, a split and a
+data root into an :class:`~siambench.data.base.ImageDataset`. Data roots
+come from ``--data-root`` or the ``SIAMBENCH_DATA`` environment variable;
+embedded datasets need neither.
+
+Every reader module of this package is imported before the registry is
+read, so a dataset is added by one module that calls
+:func:`register_dataset` (and its test, ``tests/data/test_<module>.py``);
+no list names it elsewhere.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib
 import os
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,6 +47,31 @@ class HFCopy:
 
 
 @dataclass(frozen=True)
+class BenchmarkColumn:
+    """The dataset's column in the transfer benchmark's table (BYOL's Table 3): its title and its place.
+
+    Columns are ordered by ``position``; published numbers are keyed by the
+    dataset's name (:mod:`siambench.report.transfer`), never by position.
+    """
+
+    title: str
+    position: int
+
+
+@dataclass(frozen=True)
+class TorchvisionDownload:
+    """How ``siambench data prepare`` fetches the dataset: a ``torchvision.datasets`` class and its calls.
+
+    Each call in ``calls`` (keyword arguments) fetches some splits; together
+    they leave the layout the reader expects under ``<data root>/<folder>``.
+    """
+
+    dataset_class: str
+    calls: tuple[dict, ...]
+    folder: str = ""
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     """What the registry knows of one dataset.
 
@@ -54,7 +88,9 @@ class DatasetInfo:
     ``split_sizes`` holds the published image count of each split, which
     ``siambench data check`` compares against what is on disk. ``hf_copy``
     says how a Hugging Face copy of the dataset is read in place of the
-    official layout (:class:`HFCopy`).
+    official layout (:class:`HFCopy`). ``benchmark`` places the dataset in
+    the transfer benchmark (:class:`BenchmarkColumn`); ``download``, where
+    torchvision has a downloader, is how ``data prepare`` fetches it.
     """
 
     name: str
@@ -77,6 +113,8 @@ class DatasetInfo:
     val_holdout: Holdout | None = None
     split_sizes: dict = field(default_factory=dict)
     hf_copy: HFCopy | None = None
+    benchmark: BenchmarkColumn | None = None
+    download: TorchvisionDownload | None = None
 
     def error(self, message: str) -> DatasetNotFoundError:
         """A layout problem of this dataset: what was found, then the expected layout and how to prepare it."""
@@ -110,6 +148,12 @@ def register_dataset(info: DatasetInfo) -> DatasetInfo:
 def list_datasets() -> list[str]:
     _load_builtin_entries()
     return sorted(_REGISTRY)
+
+
+def benchmark_datasets() -> list[DatasetInfo]:
+    """The transfer benchmark's datasets, in the order of its table's columns."""
+    _load_builtin_entries()
+    return sorted((info for info in _REGISTRY.values() if info.benchmark), key=lambda info: info.benchmark.position)
 
 
 def get_dataset_info(name: str) -> DatasetInfo:
@@ -174,9 +218,14 @@ def build_dataset(name: str, split: str, data_root=None, path=None, **options):
     return info.build(split, root, **{**info.defaults, **options})
 
 
+# The package's modules that hold no dataset; skipped only to keep `data list` from importing torchvision.
+_SHARED_MODULES = frozenset({"base", "prepare", "registry", "sampling", "splits", "transforms"})
+
+
+@functools.cache
 def _load_builtin_entries() -> None:
-    # Importing the reader modules registers their entries.
-    from . import (  # noqa: F401
-        aircraft, birdsnap, caltech101, cars, cifar, digits, dtd, flowers, folder, food101, hf, nyu, pets, shapes, sun397, voc,
-        voc_segmentation,
-    )
+    """Import every reader module of this package once: importing one registers its entries."""
+    package = importlib.import_module(__package__)
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in _SHARED_MODULES:
+            importlib.import_module(f"{__package__}.{module.name}")

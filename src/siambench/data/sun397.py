@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, register_dataset
 from .splits import Holdout
 
 PARTITIONS = range(1, 11)
@@ -59,6 +59,7 @@ def build_sun397(split: str, root: Path, partition: int = 1) -> FileImageDataset
 SUN397 = register_dataset(
     DatasetInfo(
         name="sun397",
+        benchmark=BenchmarkColumn("SUN397", 5),
         build=build_sun397,
         splits=("train", "test"),
         num_classes=397,

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import DatasetNotFoundError
 from .base import FileImageDataset
-from .registry import DatasetInfo, HFCopy, register_dataset
+from .registry import BenchmarkColumn, DatasetInfo, HFCopy, TorchvisionDownload, register_dataset
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -99,6 +99,9 @@ def build_voc2007(split: str, root: Path) -> VOCClassification:
 VOC2007 = register_dataset(
     DatasetInfo(
         name="voc2007",
+        benchmark=BenchmarkColumn("VOC2007", 8),
+        download=TorchvisionDownload("VOCDetection", ({"year": "2007", "image_set": "trainval"},
+                                                      {"year": "2007", "image_set": "test"}), folder="voc"),
         build=build_voc2007,
         splits=("train", "val", "trainval", "test"),
         num_classes=20,

@@ -63,7 +63,5 @@ def feature_extractor(backbone, output_stride: int = 32) -> ResNet:
 
 
 def input_normalizer(backbone) -> Normalize:
-    """The input scaling the encoder was trained with: ImageNet mean/std, or raw [0, 1] (SimCLR v1 conversions)."""
-    if backbone.meta.get("input_normalization") == "none":
-        return Normalize(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-    return Normalize()
+    """The input scaling the encoder was trained with: the canonical backbone's ``input_stats``."""
+    return Normalize(*backbone.input_stats)

@@ -49,6 +49,7 @@ from ..data.nyu import DepthDataset
 from ..data.sampling import EpochBatches, RankBatches, derive_seed
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, adjust_brightness, adjust_hue, adjust_saturation, grayscale
 from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
+from ..engine.precision import at_least_float32
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models.resnet import ResNet
@@ -354,7 +355,7 @@ class DepthAugment(nn.Module):
         saturation = uniform(*self.saturation)
         hue = uniform(-self.hue, self.hue)
 
-        x = images.float() / 255.0
+        x = images.to(torch.get_default_dtype()) / 255.0
         x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
         depths = torch.where(flip.view(-1, 1, 1), depths.flip(-1), depths)
         x = torch.where(gray.view(-1, 1, 1, 1), grayscale(x, "tf"), x)
@@ -362,11 +363,6 @@ class DepthAugment(nn.Module):
         x = adjust_saturation(x, saturation, "tf").clamp(0.0, 1.0)
         x = adjust_hue(x, hue, "tf").clamp(0.0, 1.0)
         return (x - self.mean) / self.std, depths
-
-
-def input_stats(input_normalization: str | None) -> tuple[tuple, tuple]:
-    """Mean and std the encoder expects: ImageNet's, or none for encoders trained on raw [0, 1] input."""
-    return ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)) if input_normalization == "none" else (IMAGENET_MEAN, IMAGENET_STD)
 
 
 # ---------------------------------------------------------------- training and testing
@@ -389,7 +385,7 @@ def train_schedule(cfg: Config, num_images: int) -> tuple[int, int, float]:
 
 
 def _upsample(pred: torch.Tensor, size) -> torch.Tensor:
-    return F.interpolate(pred[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    return F.interpolate(at_least_float32(pred[:, None]), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
 
 
 def depth_loss(pred: torch.Tensor, depths: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
@@ -399,7 +395,7 @@ def depth_loss(pred: torch.Tensor, depths: torch.Tensor, min_depth: float, max_d
 
 
 def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, device="cpu",
-          input_normalization: str | None = None, progress: bool = True, desc: str = "depth train") -> dict:
+          input_stats=(IMAGENET_MEAN, IMAGENET_STD), progress: bool = True, desc: str = "depth train") -> dict:
     """Train ``net`` in place with berHu on ``dataset``; returns what the run did and every step's loss.
 
     The prediction is upsampled (bilinear) to the target crop and the loss
@@ -425,7 +421,7 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
         TrainView(dataset, d.scale, d.crop), batch_sampler=sampler, num_workers=int(d.num_workers),
         collate_fn=collate_pairs, pin_memory=device.type == "cuda",
     )
-    augment = DepthAugment(cfg.augment, *input_stats(input_normalization)).to(device)
+    augment = DepthAugment(cfg.augment, *input_stats).to(device)
     generator = torch.Generator(device=device).manual_seed(derive_seed(seed, 22))
     optimizer = torch.optim.SGD(net.parameters(), lr=peak, momentum=o.momentum,
                                 nesterov=bool(o.nesterov) and o.momentum > 0, weight_decay=o.weight_decay)
@@ -462,7 +458,7 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
 
 
 @torch.no_grad()
-def score(net: DepthNet, dataset: DepthDataset, cfg: Config, device="cpu", input_normalization: str | None = None,
+def score(net: DepthNet, dataset: DepthDataset, cfg: Config, device="cpu", input_stats=(IMAGENET_MEAN, IMAGENET_STD),
           progress: bool = True, desc: str = "depth test") -> dict:
     """Depth metrics of ``net`` on ``dataset``: each prediction upsampled to its ground truth's size.
 
@@ -478,7 +474,7 @@ def score(net: DepthNet, dataset: DepthDataset, cfg: Config, device="cpu", input
         torch.utils.data.Subset(frames, range(rank, len(frames), world)), batch_size=int(d.eval_batch_size),
         num_workers=int(d.num_workers), collate_fn=collate_test,
     )
-    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in input_stats(input_normalization))
+    mean, std = (torch.tensor(v, device=device).view(1, 3, 1, 1) for v in input_stats)
     metrics = DepthMetrics(d.min_depth, d.max_depth, device)
     net.to(device).eval()
     skipped = torch.zeros((), dtype=torch.long, device=device)
@@ -487,7 +483,7 @@ def score(net: DepthNet, dataset: DepthDataset, cfg: Config, device="cpu", input
         skipped += unreadable
         if images is None:
             continue
-        pred = net((images.to(device).float() / 255.0 - mean) / std)
+        pred = net((images.to(device, mean.dtype) / 255.0 - mean) / std)
         for p, gt in zip(pred, depths):
             metrics.update(_upsample(p[None], gt.shape)[0], gt.to(device))
     metrics.all_reduce()
@@ -518,10 +514,9 @@ def evaluate(ctx: EvalContext, dataset: str, protocol: str, overrides: list[str]
     info = ctx.info(dataset)
     train_set = depth_split(ctx, dataset, info.train_split, cfg)
     test_set = depth_split(ctx, dataset, info.test_split, cfg)
-    normalization = ctx.backbone.meta.get("input_normalization")
     net = build_depth_net(ctx.backbone, cfg, ctx.seed)
-    run = train(net, train_set, cfg, ctx.seed, ctx.torch_device, normalization, ctx.progress)
-    out = score(net, test_set, cfg, ctx.torch_device, normalization, ctx.progress)
+    run = train(net, train_set, cfg, ctx.seed, ctx.torch_device, ctx.backbone.input_stats, ctx.progress)
+    out = score(net, test_set, cfg, ctx.torch_device, ctx.backbone.input_stats, ctx.progress)
     total = out["pixels"] + out["pixels_beyond_cap"] + out["pixels_without_depth"]
     cap = f"depth cap {cfg.data.max_depth:g}: {out['pixels_beyond_cap']} of {total} test pixels lie beyond it"
     notes = [f"{cap} and were not scored"]

@@ -8,6 +8,7 @@ import torch
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..data.splits import selection_split
 from ..engine.metrics import voc11_map
+from ..errors import ConfigError
 from .logistic import logistic_sweep, one_vs_rest_sweep
 from .probe import run_linear_probe
 
@@ -41,13 +42,15 @@ def logreg_evaluation(ctx: EvalContext, dataset: str, cfg) -> EvalResult:
     fit, val, source = _selection_splits(ctx, dataset, train, cfg)
     lambdas = np.logspace(np.log10(cfg.lambdas.low), np.log10(cfg.lambdas.high), cfg.lambdas.num).tolist()
     metric = cfg.metric or info.metric
+    solver = dict(cfg.get("solver") or {})  # the transfer presets' solver options (linear vs linear_ssl_transfer)
     if metric == "map11":
+        solver.pop("refit_from", None)
         out = one_vs_rest_sweep(fit, val, (test.features, test.labels), voc11_map, lambdas=lambdas,
-                                device=ctx.torch_device, progress=ctx.progress)
+                                device=ctx.torch_device, progress=ctx.progress, **solver)
         metrics = {"map11": voc11_map(out["test_scores"], test.labels)}
     else:
         out = logistic_sweep(fit, val, (test.features, test.labels), info.num_classes, lambdas=lambdas,
-                             metric=metric, refit=True, device=ctx.torch_device, progress=ctx.progress)
+                             metric=metric, refit=True, device=ctx.torch_device, progress=ctx.progress, **solver)
         metrics = dict(out["test"])
     return EvalResult(
         metrics={**metrics, "val_" + metric: out["best_val"]},
@@ -73,8 +76,16 @@ def _probe(ctx: EvalContext, dataset: str, cfg) -> EvalResult:
     )
 
 
+# A preset's ``runner`` names its algorithm, so a copy of a preset under another name runs the same.
+RUNNERS = {"logreg": logreg_evaluation, "probe": _probe}
+
+
 @register_stage("linear")
 def evaluate(ctx: EvalContext, dataset: str, protocol: str, overrides: list[str]) -> EvalResult:
     cfg = load_protocol("linear", protocol, overrides)
+    runner = cfg.get("runner")
+    if runner not in RUNNERS:
+        raise ConfigError(f"linear preset {protocol!r} has runner {runner!r}; expected one of {', '.join(RUNNERS)} "
+                          f"(a preset names its algorithm with `runner:`).")
     torch.manual_seed(ctx.seed)
-    return logreg_evaluation(ctx, dataset, cfg) if protocol == "logreg" else _probe(ctx, dataset, cfg)
+    return RUNNERS[runner](ctx, dataset, cfg)

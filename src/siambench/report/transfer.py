@@ -17,36 +17,24 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..data.registry import benchmark_datasets
 from ..errors import ConfigError
 from .plots import _pyplot
 from .tables import checkpoint_label, format_cell, latex_escape, notes
 
-# (registry name, Table 3 header, the benchmark's metric for it)
-BENCHMARK = (
-    ("food101", "Food101", "top1"),
-    ("cifar10", "CIFAR10", "top1"),
-    ("cifar100", "CIFAR100", "top1"),
-    ("birdsnap", "Birdsnap", "top1"),
-    ("sun397", "SUN397", "top1"),
-    ("stanford_cars", "Cars", "top1"),
-    ("fgvc_aircraft", "Aircraft", "mean_per_class"),
-    ("voc2007", "VOC2007", "map11"),
-    ("dtd", "DTD", "top1"),
-    ("oxford_pets", "Pets", "mean_per_class"),
-    ("caltech101", "Caltech-101", "mean_per_class"),
-    ("flowers102", "Flowers", "mean_per_class"),
-)
+# (registry name, Table 3 header, the dataset's metric), in the table's order: from each dataset's registry entry.
+BENCHMARK = tuple((info.name, info.benchmark.title, info.metric) for info in benchmark_datasets())
 BLOCKS = (("transfer-linear", "Linear evaluation"), ("transfer-finetune", "Fine-tuned"))
 FORMATS = ("md", "latex", "csv")
 
 
 @dataclass(frozen=True)
 class PublishedRow:
-    """One row of a paper's table: the method, where the numbers come from, one value per benchmark dataset."""
+    """One row of a paper's table: the method, where the numbers come from, its value for each dataset by name."""
 
     method: str
     source: str
-    values: tuple[float, ...]
+    values: dict[str, float]
 
     @property
     def label(self) -> str:
@@ -59,19 +47,53 @@ _CITED = "SimCLR paper (Chen et al. 2020), following Kornblith et al. 2019, as c
 
 PUBLISHED = {
     "transfer-linear": (
-        PublishedRow("BYOL", _BYOL, (75.3, 91.3, 78.4, 57.2, 62.2, 67.8, 60.6, 82.5, 75.5, 90.4, 94.2, 96.1)),
-        PublishedRow("SimCLR repro", _BYOL_REPRO,
-                     (72.8, 90.5, 74.4, 42.4, 60.6, 49.3, 49.8, 81.4, 75.7, 84.6, 89.3, 92.6)),
-        PublishedRow("SimCLR", _CITED, (68.4, 90.6, 71.6, 37.4, 58.8, 50.3, 50.3, 80.5, 74.5, 83.6, 90.3, 91.2)),
-        PublishedRow("Supervised-IN", _CITED, (72.3, 93.6, 78.3, 53.7, 61.9, 66.7, 61.0, 82.8, 74.9, 91.5, 94.5, 94.7)),
+        PublishedRow("BYOL", _BYOL, {
+            "food101": 75.3, "cifar10": 91.3, "cifar100": 78.4, "birdsnap": 57.2, "sun397": 62.2,
+            "stanford_cars": 67.8, "fgvc_aircraft": 60.6, "voc2007": 82.5, "dtd": 75.5, "oxford_pets": 90.4,
+            "caltech101": 94.2, "flowers102": 96.1,
+        }),
+        PublishedRow("SimCLR repro", _BYOL_REPRO, {
+            "food101": 72.8, "cifar10": 90.5, "cifar100": 74.4, "birdsnap": 42.4, "sun397": 60.6,
+            "stanford_cars": 49.3, "fgvc_aircraft": 49.8, "voc2007": 81.4, "dtd": 75.7, "oxford_pets": 84.6,
+            "caltech101": 89.3, "flowers102": 92.6,
+        }),
+        PublishedRow("SimCLR", _CITED, {
+            "food101": 68.4, "cifar10": 90.6, "cifar100": 71.6, "birdsnap": 37.4, "sun397": 58.8,
+            "stanford_cars": 50.3, "fgvc_aircraft": 50.3, "voc2007": 80.5, "dtd": 74.5, "oxford_pets": 83.6,
+            "caltech101": 90.3, "flowers102": 91.2,
+        }),
+        PublishedRow("Supervised-IN", _CITED, {
+            "food101": 72.3, "cifar10": 93.6, "cifar100": 78.3, "birdsnap": 53.7, "sun397": 61.9,
+            "stanford_cars": 66.7, "fgvc_aircraft": 61.0, "voc2007": 82.8, "dtd": 74.9, "oxford_pets": 91.5,
+            "caltech101": 94.5, "flowers102": 94.7,
+        }),
     ),
     "transfer-finetune": (
-        PublishedRow("BYOL", _BYOL, (88.5, 97.8, 86.1, 76.3, 63.7, 91.6, 88.1, 85.4, 76.2, 91.7, 93.8, 97.0)),
-        PublishedRow("SimCLR repro", _BYOL_REPRO,
-                     (87.5, 97.4, 85.3, 75.0, 63.9, 91.4, 87.6, 84.5, 75.4, 89.4, 91.7, 96.6)),
-        PublishedRow("SimCLR", _CITED, (88.2, 97.7, 85.9, 75.9, 63.5, 91.3, 88.1, 84.1, 73.2, 89.2, 92.1, 97.0)),
-        PublishedRow("Supervised-IN", _CITED, (88.3, 97.5, 86.4, 75.8, 64.3, 92.1, 86.0, 85.0, 74.6, 92.1, 93.3, 97.6)),
-        PublishedRow("Random init", _CITED, (86.9, 95.9, 80.2, 76.1, 53.6, 91.4, 85.9, 67.3, 64.8, 81.5, 72.6, 92.0)),
+        PublishedRow("BYOL", _BYOL, {
+            "food101": 88.5, "cifar10": 97.8, "cifar100": 86.1, "birdsnap": 76.3, "sun397": 63.7,
+            "stanford_cars": 91.6, "fgvc_aircraft": 88.1, "voc2007": 85.4, "dtd": 76.2, "oxford_pets": 91.7,
+            "caltech101": 93.8, "flowers102": 97.0,
+        }),
+        PublishedRow("SimCLR repro", _BYOL_REPRO, {
+            "food101": 87.5, "cifar10": 97.4, "cifar100": 85.3, "birdsnap": 75.0, "sun397": 63.9,
+            "stanford_cars": 91.4, "fgvc_aircraft": 87.6, "voc2007": 84.5, "dtd": 75.4, "oxford_pets": 89.4,
+            "caltech101": 91.7, "flowers102": 96.6,
+        }),
+        PublishedRow("SimCLR", _CITED, {
+            "food101": 88.2, "cifar10": 97.7, "cifar100": 85.9, "birdsnap": 75.9, "sun397": 63.5,
+            "stanford_cars": 91.3, "fgvc_aircraft": 88.1, "voc2007": 84.1, "dtd": 73.2, "oxford_pets": 89.2,
+            "caltech101": 92.1, "flowers102": 97.0,
+        }),
+        PublishedRow("Supervised-IN", _CITED, {
+            "food101": 88.3, "cifar10": 97.5, "cifar100": 86.4, "birdsnap": 75.8, "sun397": 64.3,
+            "stanford_cars": 92.1, "fgvc_aircraft": 86.0, "voc2007": 85.0, "dtd": 74.6, "oxford_pets": 92.1,
+            "caltech101": 93.3, "flowers102": 97.6,
+        }),
+        PublishedRow("Random init", _CITED, {
+            "food101": 86.9, "cifar10": 95.9, "cifar100": 80.2, "birdsnap": 76.1, "sun397": 53.6,
+            "stanford_cars": 91.4, "fgvc_aircraft": 85.9, "voc2007": 67.3, "dtd": 64.8, "oxford_pets": 81.5,
+            "caltech101": 72.6, "flowers102": 92.0,
+        }),
     ),
 }
 
@@ -120,17 +142,26 @@ def _blocks(records: list[dict], latex: bool) -> list[tuple[str, list[tuple[str,
         rows = [(label, None, [format_cell(cells[d], latex) if d in cells else "" for d, _ in cols])
                 for label, cells in our_rows(records, task).items()]
         for pub in PUBLISHED[task]:
-            values = dict(zip((name for name, _, _ in BENCHMARK), pub.values))
-            rows.append((pub.label, pub, [f"{values[d]:.1f}" if d in values else "" for d, _ in cols]))
+            rows.append((pub.label, pub, [f"{pub.values[d]:.1f}" if d in pub.values else "" for d, _ in cols]))
         blocks.append((title, rows))
     return blocks
+
+
+def _metrics_note() -> str:
+    """Which columns report which metric, from the registry: "VOC2007 is 11-point mAP, ..., the others top-1"."""
+    parts = []
+    for metric, text in (("map11", "11-point mAP"), ("mean_per_class", "mean per-class accuracy")):
+        names = [title for _, title, m in BENCHMARK if m == metric]
+        if names:
+            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+            parts.append(f"{listed} {'are' if len(names) > 1 else 'is'} {text}")
+    return ", ".join(parts + ["the others top-1"])
 
 
 def transfer_notes(records: list[dict]) -> list[str]:
     """What a reader needs to read the table: seeds, sources, stand-ins, metrics that differ from the benchmark's."""
     out = ["Our rows: mean ± sample std (n − 1) over seeds where a checkpoint has several, else the single run; "
-           "blank: not evaluated. Numbers in percent; VOC2007 is 11-point mAP, Aircraft, Pets, Caltech-101 and "
-           "Flowers are mean per-class accuracy, the others top-1."]
+           f"blank: not evaluated. Numbers in percent; {_metrics_note()}."]
     by_source: dict[str, list[str]] = {}
     for rows in PUBLISHED.values():
         for pub in rows:
@@ -214,10 +245,9 @@ def transfer_bars(records: list[dict], out_path: str | Path) -> Path | None:
     fig, axes = plt.subplots(len(blocks), 1, figsize=(max(6, 0.9 * len(cols) + 3), 3.4 * len(blocks)), squeeze=False)
     for ax, (task, title) in zip(axes[:, 0], blocks):
         byol = PUBLISHED[task][0]
-        published = dict(zip((name for name, _, _ in BENCHMARK), byol.values))
         series = [(label, [cells.get(d, (float("nan"), 0.0, 0))[:2] for d, _ in cols], {"color": colors[label]})
                   for label, cells in rows[task].items()]
-        series.append((byol.label, [(published.get(d, float("nan")), 0.0) for d, _ in cols],
+        series.append((byol.label, [(byol.values.get(d, float("nan")), 0.0) for d, _ in cols],
                        {"color": "0.6", "hatch": "//"}))
         width = 0.8 / len(series)
         for i, (label, cells, style) in enumerate(series):

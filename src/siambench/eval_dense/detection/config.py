@@ -17,14 +17,12 @@ from dataclasses import dataclass
 
 from ...checkpoints.canonical import CanonicalBackbone
 from ...configs import Config
+from ...data.detection import DetectionSplit
 from ...errors import CheckpointError, ConfigError
-from .datasets import DetectionSplit
 
 DETECTRON2_DEPTHS = (18, 34, 50, 101, 152)
 NARROW_BASIC_BUILDER = "build_basic_resnet_backbone"
 DEFAULT_PRESETS = {"voc0712": "voc0712", "coco2017": "coco_1x", "shapes_voc": "tiny"}
-TORCHVISION_PIXELS = {"PIXEL_MEAN": [123.675, 116.280, 103.530], "PIXEL_STD": [58.395, 57.120, 57.375]}
-RAW_PIXELS = {"PIXEL_MEAN": [0.0, 0.0, 0.0], "PIXEL_STD": [255.0, 255.0, 255.0]}
 
 
 def default_preset(dataset: str) -> str:
@@ -52,6 +50,12 @@ def set_key(d2: dict, key: str, value) -> None:
     node[last] = value
 
 
+def pixel_stats(backbone: CanonicalBackbone) -> dict[str, list[float]]:
+    """detectron2's ``PIXEL_MEAN`` and ``PIXEL_STD`` (of 0-255 RGB) for the backbone's ``input_stats``."""
+    mean, std = backbone.input_stats
+    return {"PIXEL_MEAN": [round(255 * v, 6) for v in mean], "PIXEL_STD": [round(255 * v, 6) for v in std]}
+
+
 def backbone_settings(backbone: CanonicalBackbone) -> dict[str, object]:
     """detectron2's ResNet settings (dotted keys) for a canonical backbone, or why it cannot take it.
 
@@ -70,7 +74,7 @@ def backbone_settings(backbone: CanonicalBackbone) -> dict[str, object]:
         raise CheckpointError(f"detectron2's ResNet builds depths {', '.join(map(str, DETECTRON2_DEPTHS))}, "
                               f"not {spec.arch}.")
     base = int(64 * spec.width)
-    pixels = RAW_PIXELS if backbone.meta.get("input_normalization") == "none" else TORCHVISION_PIXELS
+    pixels = pixel_stats(backbone)
     narrow_basic = {"MODEL.BACKBONE.NAME": NARROW_BASIC_BUILDER} if depth in (18, 34) and spec.width != 1 else {}
     return {
         **narrow_basic,

@@ -19,13 +19,13 @@ import torch
 import yaml
 
 from ...checkpoints.export import EXPORTERS
+from ...data.detection import VocSource
 from ...engine.io import atomic_write
 from ...errors import ConfigError, SiambenchError, TrainingDivergedError
 from ...evaluate import EvalContext, EvalResult, load_protocol, protocol_name, register_stage
 from ...report.records import RecordKey
 from . import require_detectron2
 from .config import EffectiveConfig, effective_config
-from .datasets import VocSource
 
 CONFIG_FILE = "effective_config.yaml"
 WEIGHTS_FILE = "backbone.pkl"

@@ -20,9 +20,9 @@ from detectron2.evaluation import COCOEvaluator, PascalVOCDetectionEvaluator
 from detectron2.utils import comm
 from tqdm.auto import tqdm
 
+from ...data.detection import VocSource
 from ...engine.io import save_json
 from . import backbone, roi_heads  # noqa: F401  (register build_basic_resnet_backbone, Res5ROIHeadsExtraNorm)
-from .datasets import VocSource
 
 
 def register(sources) -> None:
