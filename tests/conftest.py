@@ -53,12 +53,15 @@ def make_pretrain_run(tmp_path_factory):
     About five minutes on two cores: the tests that use it check that the
     embedded default learns, which no shorter run shows.
     """
-    out = tmp_path_factory.mktemp("pretrain")
-    cmd = [sys.executable, "-m", "siambench", "pretrain", "--config", "byol_shapes", f"output_dir={out}",
-           "train.progress=false"]
+    return pretrain_preset("byol_shapes", tmp_path_factory.mktemp("pretrain"))
+
+
+def pretrain_preset(preset: str, out):
+    """``siambench pretrain --config PRESET`` unchanged (progress bars aside) into ``out``; returns the run folder."""
+    cmd = [sys.executable, "-m", "siambench", "pretrain", "--config", preset, f"output_dir={out}", "train.progress=false"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return out / "byol_shapes"
+    return out / preset
 
 
 @pytest.fixture(scope="session")
