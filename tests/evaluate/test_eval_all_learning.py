@@ -13,11 +13,12 @@ MARGIN = 1.5
 def test_eval_all_ranks_make_pretrain_above_random_init(embedded_scores):
     """Top-1 (%) on shapes' test split, BYOL against random init.
 
-    AVX2 CPU, 2 threads: kNN 19.55 against 15.75, logistic regression 24.5
-    against 21.4, augmented linear probe 19.95 against 13.1. AVX-512 CPU, 2
-    threads: BYOL kNN 33.05, logistic regression 38.85, linear probe 30.35. AVX-512
-    CPU, 1 thread: 23.25, 28.4 and 20.1 against 15.75, 21.4 and 12.7. The thread
-    count and the CPU's kernels change the summation order, and with it the run.
+    AVX2 CPU, pretraining on 2 threads: kNN 19.55 against 15.75, logistic
+    regression 24.5 against 21.4, augmented linear probe 19.95 against 13.1.
+    AVX-512 CPU, pretraining on 2 threads (as this fixture runs it): 33.05, 38.6
+    and 30.35 against 15.75, 21.4 and 12.7. AVX-512 CPU, pretraining on 1 thread:
+    23.25, 28.4 and 20.1. The thread count and the CPU's kernels change the
+    summation order, and with it the run.
     """
     stages = {(task, protocol) for _, task, protocol in embedded_scores}
     assert stages == {("knn", "default"), ("linear", "logreg"), ("linear", "tiny")}
