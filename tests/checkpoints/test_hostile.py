@@ -5,7 +5,6 @@ The corpus is written by the tests. Every file is read by ``siambench ckpt inspe
 memory bound below is asserted per file, measured outside the test process.
 """
 
-import io
 import json
 import os
 import pickle

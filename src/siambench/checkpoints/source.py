@@ -26,7 +26,6 @@ and the sha256 is taken only once the file has been read successfully.
 from __future__ import annotations
 
 import errno
-import json
 import mmap
 import os
 import pickle
