@@ -1,6 +1,6 @@
 """Transfer fine-tuning step throughput: siambench's step against a plain torchvision loop, and MFU.
 
-One step of ``siambench.engine.finetune`` (the loop the transfer and
+One step of ``siambench.toolkit.finetune`` (the loop the transfer and
 semi-supervised fine-tuning share: the ResNet plus a new linear head, SGD
 with Nesterov momentum, softmax cross-entropy) against the same step
 written out over ``torchvision.models.resnet50``, timed alternately in one
@@ -21,7 +21,7 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from common import cpu_name, gemm_rate, report, timed
-from siambench.engine.finetune import Classifier
+from siambench.toolkit.finetune import Classifier
 from siambench.models import build_resnet
 
 

@@ -24,7 +24,7 @@ from .data import build_dataset, get_dataset_info
 from .data.registry import DatasetInfo
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .engine.dist import init_distributed, is_main_process
-from .engine.features import cached_features
+from .toolkit.features import cached_features
 from .errors import SiambenchError
 from .report.records import RecordKey, find_record, write_record
 

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from ..configs import Config
 from ..data.sampling import CropFlipDataset, EpochBatches, collate_images, derive_seed
 from ..data.transforms import Normalize, ViewConfig
-from ..engine.features import extract_features
+from ..toolkit.features import extract_features
 from ..errors import ConfigError, SiambenchError
 from ..pretrain.lars import LARS
 

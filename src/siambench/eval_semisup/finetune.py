@@ -27,7 +27,7 @@ from torch import nn
 
 from ..configs import Config
 from ..data.sampling import derive_seed
-from ..engine.finetune import Classifier, evaluate, finetune
+from ..toolkit.finetune import Classifier, evaluate, finetune
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from .subsets import select_subset
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..data.sampling import derive_seed
-from ..engine.finetune import Classifier, finetune, predict, set_bn_momentum
+from ..toolkit.finetune import Classifier, finetune, predict, set_bn_momentum
 from ..engine.metrics import score
 from ..errors import ConfigError, TrainingDivergedError
 

@@ -26,7 +26,7 @@ from ..configs import Config, save_config
 from ..data import build_dataset
 from ..data.transforms import ViewAugment, ViewConfig
 from ..engine.dist import DistInfo, barrier, init_distributed
-from ..engine.features import extract_features
+from ..toolkit.features import extract_features
 from ..engine.knn import knn_accuracy
 from ..engine.logging import RunLogger
 from ..engine.threads import loader_workers, set_threads

@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 
 from ..data.sampling import stack_labels
 from ..data.transforms import Normalize, center_crop
+from ..engine.dist import barrier, process_group
+from ..engine.io import atomic_write, save_json
+from ..engine.paths import cache_dir
 from ..errors import CorruptImageError
-from .dist import barrier, process_group
-from .io import atomic_write, save_json
-from .paths import cache_dir
 
 
 class CenterCropDataset(torch.utils.data.Dataset):

@@ -15,8 +15,8 @@ from siambench.checkpoints import CanonicalBackbone, save_backbone
 pytestmark = pytest.mark.slow  # torchrun processes: tens of seconds each
 from siambench.configs import apply_overrides, load_preset
 from siambench.data import build_dataset
-from siambench.engine import finetune
-from siambench.engine.finetune import Classifier
+from siambench.toolkit import finetune
+from siambench.toolkit.finetune import Classifier
 from siambench.eval_dense import depth, segmentation
 from siambench.models import backbone_state_dict, build_resnet
 

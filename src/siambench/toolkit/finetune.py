@@ -27,9 +27,9 @@ from tqdm.auto import tqdm
 from ..configs import Config
 from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_images
 from ..data.transforms import Normalize, ViewConfig, center_crop
+from ..engine.dist import broadcast_buffers, data_parallel, is_main_process, mean_over_ranks, process_group
+from ..engine.precision import at_least_float32
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
-from .dist import broadcast_buffers, data_parallel, is_main_process, mean_over_ranks, process_group
-from .precision import at_least_float32
 
 
 class Classifier(nn.Module):
