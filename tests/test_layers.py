@@ -35,3 +35,12 @@ def test_the_check_resolves_relative_imports():
     source = "from ..data import build_dataset\nfrom . import dist\nfrom .io import save_json\nimport torch\n"
     assert siambench_imports(source, ("siambench", "engine")) == {
         "siambench.data", "siambench.engine.dist", "siambench.engine.io"}
+
+
+def test_real_data_readers_do_not_import_the_synthetic_generator():
+    """Only the embedded datasets (``shapes*.py``) build on the shapes generator."""
+    for path in sorted((ROOT / "data").glob("*.py")):
+        if path.name.startswith("shapes"):
+            continue
+        imported = siambench_imports(path.read_text(), ("siambench", "data"))
+        assert "siambench.data.shapes" not in imported, f"data/{path.name} imports the shapes generator"

@@ -12,7 +12,7 @@ import torchvision
 from siambench.checkpoints import load, save_backbone
 from siambench.configs import apply_overrides, load_preset
 from siambench.data import build_dataset, get_dataset_info
-from siambench.data import voc_segmentation as vs
+from siambench.data import shapes_seg as shapes_seg_data
 from siambench.errors import SiambenchError
 from siambench.eval_dense.backbones import dilate_layer4
 from siambench.eval_dense.segmentation import (
@@ -50,7 +50,7 @@ def canonical(tmp_path_factory):
 def small_shapes(monkeypatch):
     """shapes_seg with 48 / 24 / 24 scenes, so the stage runs in seconds."""
     for split, n in (("train", 48), ("val", 24), ("test", 24)):
-        monkeypatch.setitem(vs.SHAPES_SEG_SIZES, split, n)
+        monkeypatch.setitem(shapes_seg_data.SHAPES_SEG_SIZES, split, n)
 
 
 def tiny_cfg(*extra):
