@@ -9,7 +9,7 @@ ratio measures only the machinery:
 * the backbone: one ``siambench.models.build_resnet`` network, deep-copied
   into each side (same architecture, width, stem and initial weights);
 * the head sizes (projector hidden/out, predictor hidden), batch and input size;
-* the optimiser: ``siambench.pretrain.lars.LARS`` with the same parameter
+* the optimiser: ``siambench.engine.lars.LARS`` with the same parameter
   groups (every 1-D parameter, i.e. biases and BN, excluded from decay and
   adaptation).
 
@@ -70,7 +70,7 @@ from lightly.utils.scheduler import cosine_schedule
 from common import cpu_name, gemm_rate, timed
 from siambench.models import build_resnet
 from siambench.pretrain import BYOL
-from siambench.pretrain.lars import LARS, split_decay_groups
+from siambench.engine.lars import LARS, split_decay_groups
 
 # BYOL's optimiser settings (the presets' defaults); only their cost matters here.
 BASE_LR, MOMENTUM, WEIGHT_DECAY, ETA = 0.2, 0.9, 1.5e-6, 1e-3

@@ -5,6 +5,8 @@ here with the thing's name.
 """
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,17 +16,14 @@ from siambench.cli import build_parser, main
 from siambench.configs import load_preset
 from siambench.data import get_dataset_info, list_datasets
 from siambench.data.prepare import check_all
-from siambench.eval_all import DATA_PLAN, EMBEDDED_PLAN, Job
-from siambench.evaluate import default_protocol, load_stages
+from siambench.eval_all import DATA_PLAN, EMBEDDED_PLAN
+from siambench.evaluate import load_stages
+from siambench.stages import STAGES, TASKS, Job, default_protocol, stage_of
 
 TESTS = Path(__file__).parent
 
 # Jobs of eval-all's plans that deliberately run a preset other than the task's default.
 EXTRA_JOBS = {Job("linear", "shapes", "tiny")}
-
-
-def preset_folder(task: str) -> str:
-    return task.split("-")[0]
 
 
 def test_data_list_shows_every_registered_dataset(capsys):
@@ -56,23 +55,40 @@ def cli_tasks() -> list[str]:
     return list(task.choices)
 
 
-@pytest.mark.parametrize("task", sorted(load_stages()))
-def test_every_stage_is_reachable_has_an_embedded_default_and_is_planned(task):
-    assert preset_folder(task) in cli_tasks(), f"stage {task!r} is not accepted by `siambench eval`"
+@pytest.mark.parametrize("task", list(TASKS))
+def test_every_task_is_reachable_has_an_embedded_default_and_is_planned(task):
+    assert stage_of(task).name in cli_tasks(), f"task {task!r} is not accepted by `siambench eval`"
     embedded = [job for job in EMBEDDED_PLAN if job.task == task]
     assert embedded, f"stage {task!r} is missing from eval-all's embedded plan"
     for job in embedded:
         assert get_dataset_info(job.dataset).embedded, f"{job} in the embedded plan needs data"
     defaults = {job.dataset: default_protocol(task, job.dataset) for job in embedded}
     for dataset, preset in defaults.items():
-        load_preset(preset_folder(task), preset)  # the default preset exists
+        load_preset(stage_of(task).presets, preset)  # the default preset exists
     assert any(job.protocol == defaults[job.dataset] for job in embedded), (
         f"eval-all's embedded plan never runs {task!r} with its default preset {set(defaults.values())}")
 
 
-def test_every_cli_task_is_a_stage():
-    stages = {preset_folder(task) for task in load_stages()}
-    assert set(cli_tasks()) == stages
+def test_every_cli_task_is_a_stage_and_every_task_has_an_entry_point():
+    assert cli_tasks() == list(STAGES)
+    assert set(load_stages()) == set(TASKS)
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_a_stage_plans_only_its_own_tasks_with_presets_that_exist(stage):
+    declared = STAGES[stage]
+    for job in (*declared.embedded_plan, *declared.data_plan):
+        assert job.task in declared.tasks, f"{stage}'s plan names {job.task!r}, not one of its tasks"
+        load_preset(declared.presets, job.protocol)
+
+
+def test_running_one_stage_imports_only_that_stage(tmp_path):
+    """`siambench eval knn` must not import the dense stages (or detectron2)."""
+    code = ("import sys; from siambench.cli import build_parser; from siambench.evaluate import entry_point; "
+            "build_parser(); entry_point('knn'); "
+            "print(sorted(m for m in sys.modules if m.startswith(('siambench.eval_', 'detectron2'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert eval(out) == ["siambench.eval_knn", "siambench.eval_knn.knn", "siambench.eval_knn.run"], out
 
 
 @pytest.mark.parametrize("job", sorted(set(EMBEDDED_PLAN) | set(DATA_PLAN), key=str), ids=str)

@@ -11,6 +11,7 @@ import os
 import sys
 
 from .errors import SiambenchError
+from .stages import STAGES
 
 PRETRAIN_HELP = """\
 Pretrain a ResNet with BYOL or SimSiam.
@@ -75,41 +76,37 @@ def _context(args):
                        force=getattr(args, "force", False), subset_file=getattr(args, "subset_file", None))
 
 
-DENSE_DATASETS = {"segmentation": ("voc2012_seg", "shapes_seg"), "depth": ("nyu_depth_v2", "shapes")}
-
-
 def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
     """``(task, dataset, protocol)`` of each run the command asks for (before seeds)."""
     from .errors import ConfigError
+    from .stages import STAGES
 
+    stage = STAGES[args.task]
     if args.task == "transfer":
         from .eval_transfer.run import BENCHMARK, GRIDS
 
         kind = args.protocol or "linear"
-        if kind not in ("linear", "finetune"):
-            raise ConfigError(f"eval transfer --protocol is linear or finetune, got {kind!r}")
+        if kind not in stage.protocol_choices:
+            raise ConfigError(f"eval transfer --protocol is {' or '.join(stage.protocol_choices)}, got {kind!r}")
         names = args.datasets or args.dataset or "all"
         datasets = BENCHMARK if names == "all" else tuple(names.split(","))
         protocol = "linear" if kind == "linear" else GRIDS[args.grid]
         return [(f"transfer-{kind}", name, protocol) for name in datasets]
-    if args.task == "detection":
+    if args.task == "detection" and not args.dataset and (args.detection_task or args.protocol):
         from .configs import load_preset
 
         protocol = args.detection_task or args.protocol
-        dataset = args.dataset or (load_preset("detection", protocol).dataset if protocol else "shapes_voc")
-        return [("detection", dataset, protocol)]
-    if args.task in DENSE_DATASETS:
+        return [("detection", load_preset("detection", protocol).dataset, protocol)]
+    if stage.default_dataset and not args.dataset:
         from .data import resolve_data_root
 
-        real, embedded = DENSE_DATASETS[args.task]
-        return [(args.task, args.dataset or (real if resolve_data_root(args.data_root) else embedded), args.protocol)]
+        embedded, real = stage.default_dataset
+        return [(args.task, real if resolve_data_root(args.data_root) else embedded, args.protocol)]
     if not args.dataset:
         raise ConfigError(f"eval {args.task} needs --dataset NAME (siambench data list)")
     task = args.task if args.task != "semisup" else f"semisup-{args.fraction}pct"
-    return [(task, args.dataset, args.protocol)]
-
-
-DDP_TASKS = ("segmentation", "depth", "semisup", "transfer")
+    protocol = (args.detection_task or args.protocol) if args.task == "detection" else args.protocol
+    return [(task, args.dataset, protocol)]
 
 
 def _torchrun(processes: int, argv: list[str]) -> int:
@@ -130,7 +127,9 @@ def _eval(args) -> int:
     from .errors import DatasetNotFoundError
     from .evaluate import run_seeds
 
-    if args.gpus and args.gpus > 1 and args.task in DDP_TASKS and "WORLD_SIZE" not in os.environ:
+    from .stages import STAGES
+
+    if args.gpus and args.gpus > 1 and STAGES[args.task].torchrun and "WORLD_SIZE" not in os.environ:
         return _torchrun(args.gpus, args.argv)
     ctx, status = _context(args), 0
     gpus = [f"launch.num_gpus={args.gpus}"] if args.gpus and args.task == "detection" else []
@@ -239,6 +238,13 @@ def _data_prepare(args) -> int:
     return 0
 
 
+def _preset_help() -> str:
+    """Each stage's presets, from its config folder."""
+    from .configs import list_presets
+
+    return "; ".join(f"{s.name} {'|'.join(s.protocol_choices or list_presets(s.presets))}" for s in STAGES.values())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="siambench", description="BYOL/SimSiam pretraining and SSL evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -262,11 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="run one evaluation and write its record",
                        description="Evaluate a checkpoint; the record goes to RESULTS/<task>__<dataset>__<protocol>__"
                        "seed<S>__<sha>.json and an existing record is not recomputed.")
-    e.add_argument("task", choices=["knn", "linear", "semisup", "transfer", "detection", "segmentation", "depth"])
+    e.add_argument("task", choices=list(STAGES),
+                   help="; ".join(f"{s.name}: {s.summary}" for s in STAGES.values()))
     e.add_argument("--dataset", help="registry name (siambench data list)")
-    e.add_argument("--protocol", default=None, help="preset: knn default; linear logreg|tiny|byol|simsiam|"
-                   "simsiam_paper|moco; semisup tiny|byol|simclr; transfer linear|finetune; segmentation tiny|byol|moco; "
-                   "depth tiny|byol")
+    e.add_argument("--protocol", "--preset", default=None, help="preset (default: the stage's for the dataset): "
+                   f"{_preset_help()}")
     e.add_argument("--datasets", help="transfer: all (the 12 of BYOL's Table 3) or names, comma-separated")
     e.add_argument("--grid", choices=["full", "small", "tiny"], default="full",
                    help="transfer finetune: the protocol's 7x8 (LR, wd) grid, a 3x2 grid, or the CPU stand-in preset")
@@ -288,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("eval-all", help="every evaluation for one checkpoint, resumable (make eval-all)")
     _add_eval_options(a)
-    a.add_argument("--tasks", help="only these tasks, comma-separated (knn, linear, semisup, transfer, detection, segmentation, depth)")
+    a.add_argument("--tasks", help=f"only these stages or tasks, comma-separated ({', '.join(STAGES)})")
     a.add_argument("--baseline", metavar="random|CKPT", help="also evaluate a baseline and show it beside the "
                    "checkpoint: random = a random-init backbone of the checkpoint's architecture (random:ARCH@WIDTH, "
                    "seed 0), or any checkpoint name, e.g. random:resnet18@0.25,seed=1")

@@ -20,61 +20,19 @@ from __future__ import annotations
 
 import dataclasses
 import textwrap
-from dataclasses import dataclass
 from functools import cache
 
 from tqdm.auto import tqdm
 
 from .errors import DatasetNotFoundError, EngineNotInstalledError, SiambenchError
-from .evaluate import EvalContext, default_protocol, load_protocol, protocol_name, run_stage
-from .eval_transfer.run import BENCHMARK
+from .evaluate import EvalContext, load_protocol, protocol_name, run_stage
 from .report import tables
 from .report.records import RecordKey, find_record, write_record
+from .stages import Job, stage_of, transfer_stand_ins
+from .stages import plan as plan_of
 
-
-@dataclass(frozen=True)
-class Job:
-    task: str
-    dataset: str
-    protocol: str
-
-
-TRANSFER_STAND_INS = (
-    Job("transfer-linear", "shapes", "linear"),
-    Job("transfer-linear", "digits", "linear"),
-    Job("transfer-finetune", "digits", "finetune_tiny"),
-)
-
-EMBEDDED_PLAN = (
-    Job("knn", "shapes", "default"),
-    Job("knn", "digits", "default"),
-    Job("linear", "shapes", "logreg"),
-    Job("linear", "digits", "logreg"),
-    Job("linear", "shapes", "tiny"),
-    Job("semisup-1pct", "shapes", "tiny"),
-    Job("semisup-10pct", "shapes", "tiny"),
-    Job("detection", "shapes_voc", "tiny"),
-    Job("segmentation", "shapes_seg", "tiny"),
-    Job("depth", "shapes", "tiny"),
-    *TRANSFER_STAND_INS,
-)
-
-
-DATA_PLAN = (
-    Job("knn", "imagenet", "default"),
-    Job("linear", "imagenet", "byol"),
-    Job("semisup-1pct", "imagenet", "byol"),
-    Job("semisup-10pct", "imagenet", "byol"),
-    Job("knn", "cifar10", "default"),
-    Job("linear", "cifar10", "logreg"),
-    Job("knn", "cifar100", "default"),
-    Job("linear", "cifar100", "logreg"),
-    Job("detection", "voc0712", "voc0712"),
-    Job("segmentation", "voc2012_seg", default_protocol("segmentation", "voc2012_seg")),
-    Job("depth", "nyu_depth_v2", "byol"),
-    *(Job(task, name, protocol) for task, protocol in (("transfer-linear", "linear"), ("transfer-finetune", "finetune"))
-      for name in BENCHMARK),
-)
+EMBEDDED_PLAN = plan_of("embedded")
+DATA_PLAN = plan_of("data")
 
 
 def plan(data_root: str | None) -> tuple[Job, ...]:
@@ -94,8 +52,7 @@ IGNORED_KEYS = (*HELD_OUT_KEYS, "runner")  # runner: how the linear stage dispat
 @cache
 def _same_solver(a: tuple[str, str], b: tuple[str, str]) -> bool:
     """The two presets differ at most in their held-out share (so a change to either ends the sharing)."""
-    stage = {"transfer-linear": "transfer"}
-    cfg_a, cfg_b = (load_protocol(stage.get(t, t), p, []).to_dict() for t, p in (a, b))
+    cfg_a, cfg_b = (load_protocol(task, preset, []).to_dict() for task, preset in (a, b))
     for key in IGNORED_KEYS:
         cfg_a.pop(key, None), cfg_b.pop(key, None)
     return cfg_a == cfg_b
@@ -148,17 +105,17 @@ def _eval_one(ctx: EvalContext, jobs: tuple[Job, ...] | None, tasks: list[str] |
     transfer = [j for j in jobs if j.task.startswith("transfer-")]
     if transfer and not any(r["task"].startswith("transfer-") for r in outcome["records"]):
         # None of the 12 datasets is present: the embedded stand-ins show the stage working, labelled as such.
-        more = _run(ctx, tuple(j for j in _select(TRANSFER_STAND_INS, tasks) if j not in jobs))
+        more = _run(ctx, tuple(j for j in _select(transfer_stand_ins(), tasks) if j not in jobs))
         for key in outcome:
             outcome[key] += more[key]
     return outcome
 
 
 def _select(jobs: tuple[Job, ...], tasks: list[str] | None) -> tuple[Job, ...]:
-    """The jobs of ``tasks`` (a task, or its family: ``transfer`` for ``transfer-linear``); all without."""
+    """The jobs of ``tasks`` (a task, or its stage: ``transfer`` for ``transfer-linear``); all without."""
     if not tasks:
         return tuple(jobs)
-    return tuple(j for j in jobs if j.task in tasks or j.task.split("-")[0] in tasks)
+    return tuple(j for j in jobs if j.task in tasks or stage_of(j.task).name in tasks)
 
 
 def _shared_record(ctx: EvalContext, job: Job, done: dict) -> dict | None:
@@ -170,13 +127,12 @@ def _shared_record(ctx: EvalContext, job: Job, done: dict) -> dict | None:
     if not ctx.force and find_record(ctx.results_dir, key) is not None:
         return None
     record = done[source]
-    stage = "transfer" if job.task.startswith("transfer-") else job.task
     note = (f"computed once with {source.task} {source.dataset} ({source.protocol}): the same features and solver "
             f"(the presets differ only in the held-out share, which this dataset's validation split makes unused)")
     path = write_record(
         ctx.results_dir, key, checkpoint=record["checkpoint"], metrics=record["metrics"],
         primary_metric=record["primary_metric"], hyperparameters=record["hyperparameters"],
-        config=load_protocol(stage, job.protocol, []).to_dict(), wall_time_s=0.0, notes=[*record["notes"], note],
+        config=load_protocol(job.task, job.protocol, []).to_dict(), wall_time_s=0.0, notes=[*record["notes"], note],
     )
     return find_record(path.parent, key)
 

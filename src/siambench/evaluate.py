@@ -1,7 +1,8 @@
 """What every evaluation stage shares: the checkpoint, the data, the record.
 
-A stage is a function ``evaluate(ctx, dataset, protocol, overrides) ->
-EvalResult`` registered in :data:`STAGES`. :func:`run_stage` wraps it: it
+A task's code is a function ``evaluate(ctx, dataset, protocol, overrides) ->
+EvalResult`` registered in :data:`ENTRY_POINTS`; :mod:`siambench.stages`
+declares the stages and their defaults. :func:`run_stage` wraps it: it
 looks for the record first (a finished run is never repeated), times the
 run, and writes the record. ``siambench eval`` and ``siambench eval-all`` go
 through it and nothing else.
@@ -25,8 +26,8 @@ from .data.registry import DatasetInfo
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .engine.dist import init_distributed, is_main_process
 from .toolkit.features import cached_features
-from .errors import SiambenchError
 from .report.records import RecordKey, find_record, write_record
+from .stages import TASKS, default_protocol, stage_of
 
 
 @dataclass
@@ -141,67 +142,36 @@ class EvalContext:
         return get_dataset_info(name)
 
 
-STAGES: dict[str, Callable[[EvalContext, str, str, list[str]], EvalResult]] = {}
+# task -> its entry point, filled in by @register_stage as a stage's module is imported (siambench.stages).
+ENTRY_POINTS: dict[str, Callable[[EvalContext, str, str, list[str]], EvalResult]] = {}
 
 
 def register_stage(task: str):
     def wrap(fn):
-        STAGES[task] = fn
+        ENTRY_POINTS[task] = fn
         return fn
 
     return wrap
 
 
-def load_stages() -> dict:
-    # Importing the stage packages registers their entry points.
-    from .eval_knn import run as _knn  # noqa: F401
-    from .eval_linear import run as _linear  # noqa: F401
-    from .eval_semisup import run as _semisup  # noqa: F401
-    from .eval_transfer import run as _transfer  # noqa: F401
-    from .eval_dense import depth as _depth  # noqa: F401
-    from .eval_dense import segmentation as _segmentation  # noqa: F401
-    from .eval_dense.detection import run as _detection  # noqa: F401
+def entry_point(task: str) -> Callable[[EvalContext, str, str, list[str]], EvalResult]:
+    """``task``'s function, importing its stage's code on first use (and only its stage's)."""
+    if task not in ENTRY_POINTS:
+        stage_of(task).load()
+    return ENTRY_POINTS[task]
 
-    return STAGES
+
+def load_stages() -> dict:
+    """Every task's entry point (imports every stage's code)."""
+    return {task: entry_point(task) for task in TASKS}
 
 
 def load_protocol(stage: str, protocol: str, overrides: list[str]):
-    """A stage's preset with overrides applied (``configs/<stage>/<protocol>.yaml``)."""
+    """A preset with overrides applied (``configs/<stage>/<protocol>.yaml``); ``stage`` may be a task."""
     from .configs import apply_overrides, load_preset
 
-    return apply_overrides(load_preset(stage, protocol), overrides)
-
-
-# The preset a task runs when none is named, (on embedded data, on real data): small ones for embedded data,
-# the BYOL paper's otherwise. Segmentation runs MoCo's single-LR protocol: BYOL's is a 5-LR sweep plus a retrain,
-# six times the cost of a run that most papers report (PROTOCOLS C.6). `siambench eval` and eval-all read this.
-DEFAULT_PRESETS = {
-    "knn": ("default", "default"),
-    "linear": ("logreg", "byol"),
-    "semisup-1pct": ("tiny", "byol"),
-    "semisup-10pct": ("tiny", "byol"),
-    "transfer-linear": ("linear", "linear"),
-    "transfer-finetune": ("finetune_tiny", "finetune"),
-    "segmentation": ("tiny", "moco"),
-    "depth": ("tiny", "byol"),
-}
-# Where a dataset's default differs from its task's: CIFAR's linear evaluation is logistic regression on features.
-DATASET_PRESETS = {("linear", "cifar10"): "logreg", ("linear", "cifar100"): "logreg"}
-
-
-def default_protocol(task: str, dataset: str) -> str:
-    """The preset used when none is named (:data:`DEFAULT_PRESETS`; detection's follow its dataset)."""
-    if task == "detection":
-        from .eval_dense.detection.config import default_preset
-
-        return default_preset(dataset)
-    if (task, dataset) in DATASET_PRESETS:
-        return DATASET_PRESETS[task, dataset]
-    if task not in DEFAULT_PRESETS:
-        raise SiambenchError(f"unknown evaluation {task!r}; expected one of "
-                             f"{', '.join(sorted([*DEFAULT_PRESETS, 'detection']))}")
-    embedded, real = DEFAULT_PRESETS[task]
-    return embedded if get_dataset_info(dataset).embedded else real
+    folder = stage_of(stage).presets if stage in TASKS else stage
+    return apply_overrides(load_preset(folder, protocol), overrides)
 
 
 def protocol_name(protocol: str, overrides: list[str] | None) -> str:
@@ -211,16 +181,14 @@ def protocol_name(protocol: str, overrides: list[str] | None) -> str:
 
 def run_stage(ctx: EvalContext, task: str, dataset: str, protocol: str | None, overrides: list[str] | None = None) -> tuple[dict, bool]:
     """Run (or find) one evaluation; returns ``(record, computed)``."""
-    stages = load_stages()
     protocol = protocol or default_protocol(task, dataset)
-    if task not in stages:
-        raise SiambenchError(f"unknown evaluation {task!r}; expected one of {', '.join(sorted(stages))}")
+    run = entry_point(task)
     key = RecordKey(ctx.sha256, task, dataset, protocol_name(protocol, overrides), ctx.seed)
     if not ctx.force and (record := find_record(ctx.results_dir, key)) is not None:
         return record, False
     torch.manual_seed(ctx.seed)
     start = time.perf_counter()
-    result: EvalResult = stages[task](ctx, dataset, protocol, list(overrides or []))
+    result: EvalResult = run(ctx, dataset, protocol, list(overrides or []))
     if not is_main_process():
         return {"metrics": result.metrics, "_path": None}, True
     notes = list(result.notes)

@@ -17,7 +17,8 @@ from siambench.configs import apply_overrides, list_presets, load_preset
 from siambench.data.detection import VOC_CLASSES, CocoSource, DetectionSplit, VocSource
 from siambench.errors import CheckpointError, ConfigError
 from siambench.eval_dense.detection import EngineNotInstalledError, require_detectron2
-from siambench.eval_dense.detection.config import default_preset, effective_config, get_key
+from siambench.eval_dense.detection.config import effective_config, get_key
+from siambench.stages import default_protocol
 from siambench.eval_dense.detection.run import run_dir, write_config
 from siambench.models.resnet import ResNetSpec
 
@@ -150,9 +151,10 @@ def test_effective_config_names_the_datasets_weights_and_run():
 def test_presets_name_their_dataset_and_the_defaults_map_back():
     assert {p: load_preset("detection", p).dataset for p in list_presets("detection")} == {
         "voc0712": "voc0712", "coco_1x": "coco2017", "coco_2x": "coco2017", "tiny": "shapes_voc"}
-    assert [default_preset(d) for d in ("voc0712", "coco2017", "shapes_voc")] == ["voc0712", "coco_1x", "tiny"]
+    defaults = [default_protocol("detection", d) for d in ("voc0712", "coco2017", "shapes_voc")]
+    assert defaults == ["voc0712", "coco_1x", "tiny"]
     with pytest.raises(ConfigError, match="voc0712"):
-        default_preset("cifar10")
+        default_protocol("detection", "cifar10")
 
 
 # GPUs -> (IMS_PER_BATCH, BASE_LR, MAX_ITER, STEPS, WARMUP_ITERS, CHECKPOINT_PERIOD, PRECISE_BN iters) for VOC:
@@ -282,7 +284,7 @@ def test_the_stage_stops_before_any_work_without_detectron2(monkeypatch, tmp_pat
 
 def test_trials_write_one_record_per_seed(monkeypatch, tmp_path):
     from siambench.checkpoints import save_backbone
-    from siambench.evaluate import STAGES, EvalContext, EvalResult, run_seeds
+    from siambench.evaluate import ENTRY_POINTS, EvalContext, EvalResult, run_seeds
     from siambench.models import backbone_state_dict, build_resnet
 
     model = build_resnet("resnet18", 0.25, "imagenet")
@@ -293,7 +295,7 @@ def test_trials_write_one_record_per_seed(monkeypatch, tmp_path):
         seen.append((ctx.seed, dataset, protocol))
         return EvalResult(metrics={"AP50": 50.0 + ctx.seed}, primary_metric="AP50")
 
-    monkeypatch.setitem(STAGES, "detection", fake)
+    monkeypatch.setitem(ENTRY_POINTS, "detection", fake)
     ctx = EvalContext(checkpoint=str(tmp_path / "ckpt"), results_dir=str(tmp_path / "results"), seed=10)
     outcomes = run_seeds(ctx, "detection", "shapes_voc", None, seeds=3)
     assert seen == [(10, "shapes_voc", "tiny"), (11, "shapes_voc", "tiny"), (12, "shapes_voc", "tiny")]

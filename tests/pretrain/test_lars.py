@@ -1,6 +1,6 @@
 import torch
 
-from siambench.pretrain.lars import LARS, split_decay_groups
+from siambench.engine.lars import LARS, split_decay_groups
 
 
 def _toy():

@@ -3,7 +3,7 @@ import torch
 
 from siambench.models import build_resnet
 from siambench.pretrain import BYOL, SimSiam
-from siambench.pretrain.lars import LARS
+from siambench.engine.lars import LARS
 from siambench.pretrain.schedules import byol_tau
 
 

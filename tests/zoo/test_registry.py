@@ -9,7 +9,7 @@ import pytest
 from siambench.checkpoints.formats import FORMATS
 from siambench.configs import load_preset
 from siambench.report.published import published_numbers
-from siambench.report.tables import TASK_ORDER
+from siambench.stages import TASK_ORDER
 from siambench.zoo.registry import ZOO
 
 REQUIRED = ("byol_r50_1000ep", "simsiam_r50_100ep_bs256", "mocov2_r50_800ep", "mocov3_r50_1000ep", "swav_r50_800ep",

@@ -42,7 +42,7 @@ from ..data.sampling import CropFlipDataset, EpochBatches, collate_images, deriv
 from ..data.transforms import Normalize, ViewConfig
 from ..toolkit.features import extract_features
 from ..errors import ConfigError, SiambenchError
-from ..pretrain.lars import LARS
+from ..engine.lars import LARS
 
 
 # ---------------------------------------------------------------- data

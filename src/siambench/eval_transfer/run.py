@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.registry import benchmark_datasets
 from ..data.splits import selection_split
 from ..eval_linear.run import logreg_evaluation
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
-from ..report.transfer import BENCHMARK as TABLE_COLUMNS
 from .finetune import Splits, run_transfer_finetune
 
-BENCHMARK = tuple(name for name, _, _ in TABLE_COLUMNS)  # BYOL Table 3's order
+BENCHMARK = tuple(info.name for info in benchmark_datasets())  # BYOL Table 3's order
 GRIDS = {"full": "finetune", "small": "finetune_small", "tiny": "finetune_tiny"}
 
 

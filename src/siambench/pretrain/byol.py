@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import byol_mlp
 from ..models.heads import check_head_config
-from .lars import split_decay_groups
+from ..engine.lars import split_decay_groups
 from .losses import BYOL_LOSS_FORMS, byol_loss
 from .schedules import byol_tau
 

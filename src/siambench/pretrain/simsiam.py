@@ -13,7 +13,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import simsiam_predictor, simsiam_projector
 from ..models.heads import check_head_config
-from .lars import split_decay_groups
+from ..engine.lars import split_decay_groups
 from .losses import simsiam_loss
 
 

@@ -33,7 +33,7 @@ from ..engine.threads import loader_workers, set_threads
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..models import backbone_state_dict, build_resnet
 from . import METHODS
-from .lars import LARS
+from ..engine.lars import LARS
 from .losses import collapse_std
 from ..data.sampling import derive_seed
 from .loader import StepBatchSampler, TwoViewDataset, collate_views

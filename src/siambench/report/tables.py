@@ -15,9 +15,7 @@ import io
 import statistics
 from collections import OrderedDict, defaultdict
 
-TASK_ORDER = ("knn", "linear", "semisup-1pct", "semisup-10pct", "transfer-linear", "transfer-finetune",
-              "detection", "segmentation", "depth")
-
+from ..stages import TASK_ORDER
 
 BASELINE_PREFIX = "random:"  # checkpoints named by the random-init scheme (siambench.checkpoints.random_init)
 

@@ -22,15 +22,6 @@ from ...errors import CheckpointError, ConfigError
 
 DETECTRON2_DEPTHS = (18, 34, 50, 101, 152)
 NARROW_BASIC_BUILDER = "build_basic_resnet_backbone"
-DEFAULT_PRESETS = {"voc0712": "voc0712", "coco2017": "coco_1x", "shapes_voc": "tiny"}
-
-
-def default_preset(dataset: str) -> str:
-    """The preset a dataset is evaluated with when none is named."""
-    if dataset not in DEFAULT_PRESETS:
-        raise ConfigError(f"no detection preset for dataset {dataset!r}; detection runs on "
-                          f"{', '.join(DEFAULT_PRESETS)}.")
-    return DEFAULT_PRESETS[dataset]
 
 
 def get_key(d2: dict, key: str):
