@@ -10,13 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from siambench.checkpoints import load
 from siambench.checkpoints.formats import FORMATS
 from siambench.cli import build_parser, main
 from siambench.configs import load_preset
 from siambench.data import get_dataset_info, list_datasets
 from siambench.data.prepare import check_all
 from siambench.eval_all import DATA_PLAN, EMBEDDED_PLAN
+from siambench.pretrain import METHODS
 from siambench.evaluate import load_stages
 from siambench.stages import STAGES, TASKS, Job, default_protocol, stage_of
 
@@ -128,3 +131,19 @@ def test_detection_without_detectron2_is_skipped_with_the_reason(random_backbone
     outcome = eval_all(ctx, tasks=["detection"])
     assert [(job.task, "detectron2" in reason) for job, reason in outcome["skipped"]] == [("detection", True)]
     assert not outcome["failed"] and not outcome["records"]
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_round_trips_its_training_checkpoint(method, tmp_path):
+    """save_checkpoint → checkpoints.load gives back the online backbone, every other module set aside by name."""
+    from siambench.pretrain.state import save_checkpoint
+    from siambench.pretrain.trainer import build_model
+
+    cfg = load_preset("pretrain", f"{method}_shapes")
+    model = build_model(cfg)
+    path = save_checkpoint(tmp_path, 1, model, torch.optim.SGD(model.parameters(), lr=0.1), cfg, [])
+    backbone = load(path)
+    online = model.backbone.state_dict()
+    assert backbone.state_dict.keys() <= online.keys()
+    assert all(torch.equal(v, online[k]) for k, v in backbone.state_dict.items())
+    assert {label.split(" (")[0] for label in backbone.meta["dropped"]} == set(type(model).STATE_PARTS.values())

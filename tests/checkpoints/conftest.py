@@ -341,7 +341,10 @@ def write_siambench_native(path, sd, spec):
     c = sd["fc.weight"].shape[1]
     model = {**prefixed("backbone.", no_fc(sd)), **mlp("projector.", c, 64, 32), **mlp("predictor.", 32, 64, 32),
              **prefixed("target_backbone.", other(no_fc(sd), 17)), **mlp("target_projector.", c, 64, 32, seed=9)}
-    torch.save({"format": "siambench-native", "version": 1, "step": 10, "model": model,
+    layout = {"backbone": "backbone.", "set_aside": {"predictor.": "predictor", "projector.": "projector",
+                                                     "target_backbone.": "target network",
+                                                     "target_projector.": "target projector"}}
+    torch.save({"format": "siambench-native", "version": 2, "step": 10, "model": model, "layout": layout,
                 "optimizer": optimizer_state(), "rng": {"torch": torch.get_rng_state()},
                 "config": {"model": {"arch": spec.arch, "width": spec.width, "stem": spec.stem}},
                 "skipped_images": []}, path)

@@ -9,6 +9,7 @@ from siambench.checkpoints import load
 from siambench.checkpoints.source import resolve_path
 from siambench.cli import main
 from siambench.engine.io import sha256_file
+from siambench.errors import CheckpointError
 
 FORMATS = [
     "torchvision", "timm", "safetensors", "siambench-backbone", "siambench-native", "moco", "mocov3", "simsiam",
@@ -137,6 +138,63 @@ def test_native_checkpoint_from_pretraining_state(tmp_path):
         assert backbone.meta["source_format"] == "siambench-native"
         online = model.backbone.state_dict()
         assert all(torch.equal(v, online[k]) for k, v in backbone.state_dict.items())
+
+
+def test_native_checkpoint_of_a_method_with_other_module_names(tmp_path):
+    """The reader knows no method: a momentum encoder under another name is set aside as the checkpoint's layout
+    says, and a version-1 file (no layout) has everything but ``backbone.`` set aside by module name."""
+    from siambench.models import build_resnet
+    from siambench.pretrain.state import save_checkpoint
+
+    class Momentum(torch.nn.Module):
+        STATE_PARTS = {"momentum_encoder": "momentum encoder", "head": "projector"}
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = build_resnet("resnet18", 0.25)
+            self.momentum_encoder = build_resnet("resnet18", 0.25)
+            self.head = torch.nn.Linear(128, 8)
+
+    class Cfg:
+        def to_dict(self):
+            return {"model": {"arch": "resnet18", "width": 0.25, "stem": "imagenet"}}
+
+    model = Momentum()
+    path = save_checkpoint(tmp_path, 1, model, torch.optim.SGD(model.parameters(), lr=0.1), Cfg(), [])
+    backbone = load(path)
+    online = model.backbone.state_dict()
+    assert all(torch.equal(v, online[k]) for k, v in backbone.state_dict.items())
+    assert backbone.meta["dropped"] == {"momentum encoder (momentum_encoder)": len(online), "projector (head)": 2}
+
+    state = torch.load(path, weights_only=True)
+    del state["layout"]
+    torch.save({**state, "version": 1}, tmp_path / "old.pt")
+    old = load(tmp_path / "old.pt")
+    assert old.meta["dropped"] == {"momentum_encoder (momentum_encoder)": len(online), "head (head)": 2}
+
+
+@pytest.mark.parametrize("layout", ["backbone.", {"set_aside": 5}, {"set_aside": {"head.": 3}}, {"backbone": 1}])
+def test_a_native_layout_of_the_wrong_shape_is_refused(net, tmp_path, writers, layout):
+    spec, sd = net("resnet18")
+    path, _ = writers["siambench-native"](tmp_path / "step_00000010.pt", sd, spec)
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "layout": layout}, path)
+    with pytest.raises(CheckpointError, match="layout"):
+        load(path)
+
+
+def test_a_method_must_declare_every_module_of_its_state(tmp_path):
+    from siambench.pretrain.method import checkpoint_layout
+
+    class Undeclared(torch.nn.Module):
+        STATE_PARTS = {}
+
+        def __init__(self):
+            super().__init__()
+            self.backbone, self.target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+
+    with pytest.raises(TypeError, match="target"):
+        checkpoint_layout(Undeclared())
 
 
 def test_run_folder_prefers_the_backbone_file(net, tmp_path, writers):

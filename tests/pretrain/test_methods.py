@@ -4,7 +4,7 @@ import torch
 from siambench.models import build_resnet
 from siambench.pretrain import BYOL, SimSiam
 from siambench.engine.lars import LARS
-from siambench.pretrain.schedules import byol_tau
+from siambench.engine.schedules import byol_tau
 
 
 def _byol():
@@ -110,3 +110,21 @@ def test_simsiam_refuses_the_byol_loss_form():
 
     with pytest.raises(ConfigError, match="byol_form"):
         build_model(apply_overrides(load_preset("pretrain", "simsiam_shapes"), ["loss.byol_form=squared_distance"]))
+
+
+def test_registering_a_method_checks_the_contract():
+    from siambench.pretrain.method import METHODS, register_method
+
+    class NoAfterStep(torch.nn.Module):
+        STATE_PARTS = {}
+
+        @classmethod
+        def from_config(cls, backbone, cfg):
+            return cls()
+
+        def param_groups(self, weight_decay, exclude_bias_and_norm, lars):
+            return []
+
+    with pytest.raises(TypeError, match="after_step"):
+        register_method("incomplete")(NoAfterStep)
+    assert "incomplete" not in METHODS and set(METHODS) == {"byol", "simsiam"}

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from siambench.pretrain.losses import byol_loss, byol_regression_loss, collapse_std, simsiam_loss
-from siambench.pretrain.schedules import byol_tau, warmup_cosine
+from siambench.engine.schedules import byol_tau, warmup_cosine
 
 
 def test_byol_regression_loss_known_values():
@@ -61,7 +61,7 @@ def test_warmup_cosine():
 
 
 def test_lr_update_epoch_holds_each_epoch_at_its_first_step_rate():
-    from siambench.pretrain.schedules import learning_rate
+    from siambench.engine.schedules import learning_rate
 
     # SimSiam's adjust_learning_rate: lr·½(1 + cos(π·epoch/epochs)) for every step of the epoch
     spe, epochs = 5, 4
@@ -74,7 +74,7 @@ def test_lr_update_epoch_holds_each_epoch_at_its_first_step_rate():
 
 
 def test_step_rules_differ_only_when_the_batch_does_not_divide_the_data():
-    from siambench.pretrain.schedules import epochs_to_steps
+    from siambench.engine.schedules import epochs_to_steps
 
     assert epochs_to_steps(1000, 1281167, 4096, "jax") == 312784
     assert epochs_to_steps(1000, 1281167, 4096, "per_epoch") == 312000

@@ -213,10 +213,18 @@ register(Format(
 
 
 def _extract_native(src: Source, prefix):
-    drops = [("projector", "projector."), ("predictor", "predictor."),
-             ("target network (target_backbone)", "target_backbone."),
-             ("target projector (target_projector)", "target_projector.")]
-    out = split(src.obj["model"], prefix or "backbone.", drops)
+    """The backbone and the set-aside modules where the file's ``layout`` says (version 2); a version-1 file has
+    its backbone under ``backbone.`` and everything else is set aside by top-level module name."""
+    layout, model = src.obj.get("layout") or {}, src.obj["model"]
+    if not isinstance(layout, Mapping):
+        raise CheckpointError(f"{src.path}: its layout should be a mapping; found {layout!r:.200}")
+    backbone = prefix or layout.get("backbone", "backbone.")
+    aside = layout.get("set_aside") or {f"{name}.": name for name in
+                                        sorted({k.split(".", 1)[0] for k in model if not k.startswith(backbone)})}
+    strings = lambda *xs: all(isinstance(x, str) for x in xs)  # noqa: E731
+    if not (isinstance(aside, Mapping) and strings(backbone, *aside, *aside.values())):
+        raise CheckpointError(f"{src.path}: its layout should map prefixes to names (strings); found {layout!r:.200}")
+    out = split(model, backbone, [(f"{role} ({p.rstrip('.')})", p) for p, role in aside.items()])
     out.ignored += _ignored(src.obj, "model")
     model_cfg = (src.obj.get("config") or {}).get("model") or {}
     out.declared = {k: model_cfg.get(k) for k in ("arch", "width", "stem")} if model_cfg else None
@@ -225,7 +233,7 @@ def _extract_native(src: Source, prefix):
 
 register(Format(
     "siambench-native",
-    "siambench's training checkpoint step_*.pt (format='siambench-native'; online encoder under backbone.)",
+    "siambench's training checkpoint step_*.pt (format='siambench-native'; the encoder where its layout says)",
     lambda src: isinstance(src.obj, Mapping) and src.obj.get("format") == "siambench-native",
     _extract_native,
 ))

@@ -50,6 +50,7 @@ from ..data.sampling import EpochBatches, RankBatches, derive_seed
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, adjust_brightness, adjust_hue, adjust_saturation, grayscale
 from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
 from ..engine.precision import at_least_float32
+from ..engine.schedules import cosine_decay
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models.resnet import ResNet
@@ -434,7 +435,7 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
     for step, pair in enumerate(bar):
         if pair is None:
             continue
-        lr = peak * 0.5 * (1.0 + math.cos(math.pi * step / steps)) if s.lr_schedule == "cosine" else peak
+        lr = cosine_decay(peak, step, steps) if s.lr_schedule == "cosine" else peak
         for group in optimizer.param_groups:
             group["lr"] = lr
         images, depths = augment(pair[0].to(device, non_blocking=True), pair[1].to(device, non_blocking=True),

@@ -38,6 +38,7 @@ from ..data.splits import holdout_indices
 from ..data.transforms import IMAGENET_MEAN, Normalize
 from ..data.voc_segmentation import IGNORE_INDEX
 from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
+from ..engine.schedules import step_decay
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models import ResNet
@@ -215,7 +216,7 @@ def segmentation_scores(confusion) -> dict:
 
 def step_lr(base: float, step: int, total: int, milestones, gamma: float) -> float:
     """``base × gamma^k``, k the number of milestones (fractions of ``total``) already reached."""
-    return base * gamma ** sum(step >= round(m * total) for m in milestones)
+    return step_decay(base, step, [round(m * total) for m in milestones], gamma)
 
 
 def pixel_loss(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

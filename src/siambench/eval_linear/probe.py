@@ -43,6 +43,7 @@ from ..data.transforms import Normalize, ViewConfig
 from ..toolkit.features import extract_features
 from ..errors import ConfigError, SiambenchError
 from ..engine.lars import LARS
+from ..engine.schedules import cosine_decay, step_decay
 
 
 # ---------------------------------------------------------------- data
@@ -70,10 +71,10 @@ def lr_factor(cfg: Config, step: int, steps_per_epoch: int) -> float:
         if s.per not in ("step", "epoch"):
             raise ConfigError(f"unknown schedule.per {s.per!r}; expected 'step' or 'epoch'")
         if s.per == "epoch":
-            return 0.5 * (1.0 + math.cos(math.pi * epoch / s.epochs))
-        return 0.5 * (1.0 + math.cos(math.pi * step / (s.epochs * steps_per_epoch)))
+            return cosine_decay(1.0, epoch, s.epochs)
+        return cosine_decay(1.0, step, s.epochs * steps_per_epoch)
     if s.name == "step":
-        return s.gamma ** sum(epoch >= m for m in s.milestones)
+        return step_decay(1.0, epoch, s.milestones, s.gamma)
     if s.name == "constant":
         return 1.0
     raise ConfigError(f"unknown schedule.name {s.name!r}; expected cosine, step or constant")

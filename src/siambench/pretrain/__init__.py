@@ -1,8 +1,7 @@
-"""Self-supervised pretraining: BYOL and SimSiam over one shared trainer."""
+"""Self-supervised pretraining: BYOL and SimSiam over one shared trainer (the contract: :mod:`.method`)."""
 
 from .byol import BYOL
+from .method import METHODS, PretrainMethod, register_method
 from .simsiam import SimSiam
 
-METHODS = {"byol": BYOL, "simsiam": SimSiam}
-
-__all__ = ["BYOL", "METHODS", "SimSiam"]
+__all__ = ["BYOL", "METHODS", "PretrainMethod", "SimSiam", "register_method"]

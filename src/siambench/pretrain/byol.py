@@ -20,10 +20,15 @@ from ..models import byol_mlp
 from ..models.heads import check_head_config
 from ..engine.lars import split_decay_groups
 from .losses import BYOL_LOSS_FORMS, byol_loss
-from .schedules import byol_tau
+from .method import register_method
+from ..engine.schedules import byol_tau
 
 
+@register_method("byol")
 class BYOL(nn.Module):
+    STATE_PARTS = {"projector": "projector", "predictor": "predictor", "target_backbone": "target network",
+                   "target_projector": "target projector"}
+
     def __init__(self, backbone: nn.Module, proj_hidden: int = 4096, proj_out: int = 256, pred_hidden: int = 4096, tau_base: float = 0.996,
                  loss_form: str = "squared_distance"):
         super().__init__()

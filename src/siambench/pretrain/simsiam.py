@@ -15,9 +15,13 @@ from ..models import simsiam_predictor, simsiam_projector
 from ..models.heads import check_head_config
 from ..engine.lars import split_decay_groups
 from .losses import simsiam_loss
+from .method import register_method
 
 
+@register_method("simsiam")
 class SimSiam(nn.Module):
+    STATE_PARTS = {"projector": "projector", "predictor": "predictor"}
+
     def __init__(self, backbone: nn.Module, proj_dim: int = 2048, proj_layers: int = 3, pred_hidden: int = 512,
                  proj_hidden: int | None = None):
         super().__init__()

@@ -19,6 +19,7 @@ import torch
 
 from ..engine.io import save_torch
 from ..errors import CheckpointError
+from .method import checkpoint_layout
 
 FORMAT = "siambench-native"
 _PATTERN = re.compile(r"^step_(\d+)\.pt$")
@@ -60,9 +61,10 @@ def find_checkpoints(run_dir: Path) -> list[Path]:
 def save_checkpoint(run_dir: Path, step: int, model, optimizer, cfg, skipped: list[str], **extra) -> Path:
     state = {
         "format": FORMAT,
-        "version": 1,
+        "version": 2,
         "step": step,
         "model": model.state_dict(),
+        "layout": checkpoint_layout(model),
         "optimizer": optimizer.state_dict(),
         "rng": rng_state(),
         "config": cfg.to_dict(),

@@ -37,7 +37,7 @@ from ..engine.lars import LARS
 from .losses import collapse_std
 from ..data.sampling import derive_seed
 from .loader import StepBatchSampler, TwoViewDataset, collate_views
-from .schedules import LR_UPDATES, STEP_RULES, epochs_to_steps, learning_rate
+from ..engine.schedules import LR_UPDATES, STEP_RULES, epochs_to_steps, learning_rate
 from .state import find_checkpoints, load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
 
 

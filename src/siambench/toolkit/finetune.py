@@ -29,6 +29,7 @@ from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_
 from ..data.transforms import Normalize, ViewConfig, center_crop
 from ..engine.dist import broadcast_buffers, data_parallel, is_main_process, mean_over_ranks, process_group
 from ..engine.precision import at_least_float32
+from ..engine.schedules import cosine_decay
 from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 
 
@@ -63,11 +64,6 @@ class CenterCropView(torch.utils.data.Dataset):
         except CorruptImageError:
             return None
         return center_crop(image, self.size, self.crop_fraction), label
-
-
-def cosine_lr(peak: float, step: int, total: int) -> float:
-    """Cosine decay from ``peak`` to 0 over ``total`` steps, no warmup (SimCLR's fine-tuning)."""
-    return peak * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
 
 
 def peak_lr(lr: float, batch_size: int, cfg: Config) -> float:
@@ -136,7 +132,7 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
             continue
         images, labels = batch
         for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(peak, step, total) if schedule == "cosine" else peak
+            group["lr"] = cosine_decay(peak, step, max(total, 1)) if schedule == "cosine" else peak
         optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=device)
         images, labels = normalize(images.to(device, non_blocking=True)), labels.to(device, non_blocking=True)

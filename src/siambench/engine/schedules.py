@@ -1,4 +1,5 @@
-"""Schedules: learning rate, BYOL's target EMA rate, and how many steps a run has."""
+"""Schedules, for pretraining and evaluations alike: learning rates, BYOL's target EMA rate, and how many steps a
+run has."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ STEP_RULES = {
     "per_epoch": "epochs × (N // batch): whole epochs of full batches",
     "jax": "epochs × N // batch, warm-up warmup_epochs × N // batch (BYOL's JAX config)",
 }
+
+
+def cosine_decay(peak: float, step: int, total: int) -> float:
+    """Cosine from ``peak`` at step 0 to 0 at ``total``, no warm-up (the evaluations' fine-tuning and probes)."""
+    return peak * 0.5 * (1.0 + math.cos(math.pi * step / total))
+
+
+def step_decay(base: float, position: float, milestones, gamma: float) -> float:
+    """``base × gamma^k``, k the number of ``milestones`` that ``position`` (a step or an epoch) has reached."""
+    return base * gamma ** sum(position >= m for m in milestones)
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int, base: float, final: float = 0.0) -> float:
