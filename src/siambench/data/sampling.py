@@ -25,39 +25,61 @@ def derive_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-class CropFlipDataset(torch.utils.data.Dataset):
+class ReadableView(torch.utils.data.Dataset):
+    """What a loader reads: ``view(sample, key)`` of a dataset's samples, ``None`` for an unreadable image.
+
+    The one place where a corrupt image is tolerated: :func:`collate_readable`
+    leaves the ``None`` out of the batch. A key is a position in ``indices``
+    (every sample by default), or a sampler's ``(index, sample_seed)`` pair,
+    whose index is read directly. Subclasses say what a sample becomes.
+    """
+
+    def __init__(self, dataset, indices=None):
+        self.dataset = dataset
+        self.indices = range(len(dataset)) if indices is None else list(indices)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, key):
+        index = key[0] if isinstance(key, tuple) else self.indices[key]
+        try:
+            sample = self.dataset[index]
+        except CorruptImageError:
+            return None
+        return self.view(sample, key)
+
+    def view(self, sample, key):
+        raise NotImplementedError
+
+
+def collate_readable(items):
+    """Stack each field of the readable samples of a batch (labels by :func:`stack_labels`); ``None`` when none
+    could be read."""
+    kept = [it for it in items if it is not None]
+    if not kept:
+        return None
+    return tuple(torch.stack(field) if isinstance(field[0], torch.Tensor) else stack_labels(field)
+                 for field in zip(*kept))
+
+
+class CropFlipDataset(ReadableView):
     """``dataset[(index, sample_seed)]`` → a random resized crop, flipped with probability ``flip_p``, and the label.
 
-    Both draws come from ``random.Random(sample_seed)``. An unreadable image
-    gives ``None``, which :func:`collate_images` leaves out.
+    Both draws come from ``random.Random(sample_seed)``.
     """
 
     def __init__(self, dataset, view: ViewConfig, flip_p: float = 0.5):
-        self.dataset, self.crop, self.flip_p = dataset, RandomCrop(view), flip_p
+        super().__init__(dataset)
+        self.crop, self.flip_p = RandomCrop(view), flip_p
 
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, sample_seed = key
-        try:
-            image, label = self.dataset[index]
-        except CorruptImageError:
-            return None
-        rng = random.Random(sample_seed)
+    def view(self, sample, key):
+        image, label = sample
+        rng = random.Random(key[1])
         image = self.crop(image, rng)
         if rng.random() < self.flip_p:
             image = image.flip(-1)
         return image, label
-
-
-def collate_images(items):
-    """Stack the readable ``(image, label)`` pairs of a batch; ``None`` when none could be read."""
-    kept = [it for it in items if it is not None]
-    if not kept:
-        return None
-    images, labels = zip(*kept)
-    return torch.stack(images), stack_labels(labels)
 
 
 def stack_labels(labels) -> torch.Tensor:

@@ -46,12 +46,12 @@ from tqdm.auto import tqdm
 from ..configs import Config
 from ..data import shapes
 from ..data.nyu import DepthDataset
-from ..data.sampling import EpochBatches, RankBatches, derive_seed
+from ..data.sampling import EpochBatches, RankBatches, ReadableView, collate_readable, derive_seed
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, adjust_brightness, adjust_hue, adjust_saturation, grayscale
 from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
 from ..engine.precision import at_least_float32
 from ..engine.schedules import cosine_decay
-from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
+from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models.resnet import ResNet
 
@@ -279,42 +279,24 @@ class ShapesDepth(DepthDataset):
         return torch.from_numpy(self.depths[index])
 
 
-class TrainView(torch.utils.data.Dataset):
+class TrainView(ReadableView):
     """``(image, depth)`` resized and centre-cropped; keys are the samplers' ``(index, seed)`` pairs."""
 
     def __init__(self, dataset: DepthDataset, scale: float, crop):
-        self.dataset, self.scale, self.crop = dataset, float(scale), tuple(int(c) for c in crop)
+        super().__init__(dataset)
+        self.scale, self.crop = float(scale), tuple(int(c) for c in crop)
 
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, _ = key
-        try:
-            image, depth = self.dataset[index]
-        except CorruptImageError:
-            return None
+    def view(self, sample, key):
+        image, depth = sample
         return prepare_image(image, self.scale, self.crop), prepare_depth(depth, self.scale, self.crop)
 
 
 class ScoreView(TrainView):
     """The network's input crop and the full-size ground truth the prediction is scored against."""
 
-    def __getitem__(self, index):
-        try:
-            image, depth = self.dataset[index]
-        except CorruptImageError:
-            return None
+    def view(self, sample, key):
+        image, depth = sample
         return prepare_image(image, self.scale, self.crop), depth
-
-
-def collate_pairs(items):
-    """Stack the readable ``(image, depth)`` pairs; ``None`` when none could be read."""
-    kept = [it for it in items if it is not None]
-    if not kept:
-        return None
-    images, depths = zip(*kept)
-    return torch.stack(images), torch.stack(depths)
 
 
 def collate_test(items):
@@ -420,7 +402,7 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
                           rank, world, accumulate)
     loader = torch.utils.data.DataLoader(
         TrainView(dataset, d.scale, d.crop), batch_sampler=sampler, num_workers=int(d.num_workers),
-        collate_fn=collate_pairs, pin_memory=device.type == "cuda",
+        collate_fn=collate_readable, pin_memory=device.type == "cuda",
     )
     augment = DepthAugment(cfg.augment, *input_stats).to(device)
     generator = torch.Generator(device=device).manual_seed(derive_seed(seed, 22))

@@ -33,13 +33,13 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
 from ..configs import Config
-from ..data.sampling import EpochBatches, RankBatches, derive_seed
+from ..data.sampling import EpochBatches, RankBatches, ReadableView, collate_readable, derive_seed
 from ..data.splits import holdout_indices
 from ..data.transforms import IMAGENET_MEAN, Normalize
 from ..data.voc_segmentation import IGNORE_INDEX
 from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
 from ..engine.schedules import step_decay
-from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
+from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models import ResNet
 from .backbones import feature_extractor, input_normalizer
@@ -129,49 +129,27 @@ def center_view(image: torch.Tensor, mask: torch.Tensor, crop: int | None) -> tu
     return TF.center_crop(image, [crop, crop]), TF.center_crop(mask[None], [crop, crop])[0]
 
 
-class TrainViews(torch.utils.data.Dataset):
+class TrainViews(ReadableView):
     """``dataset[(index, sample_seed)]`` → :func:`scale_crop_flip`'s view drawn from ``sample_seed``."""
 
     def __init__(self, dataset, crop: int, scale_range, flip_p: float):
-        self.dataset, self.crop, self.scale_range, self.flip_p = dataset, crop, tuple(scale_range), flip_p
+        super().__init__(dataset)
+        self.crop, self.scale_range, self.flip_p = crop, tuple(scale_range), flip_p
 
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, sample_seed = key
-        try:
-            image, mask = self.dataset[index]
-        except CorruptImageError:
-            return None
-        return scale_crop_flip(image, mask, random.Random(sample_seed), self.crop, self.scale_range, self.flip_p)
+    def view(self, sample, key):
+        image, mask = sample
+        return scale_crop_flip(image, mask, random.Random(key[1]), self.crop, self.scale_range, self.flip_p)
 
 
-class EvalViews(torch.utils.data.Dataset):
-    """:func:`center_view` of ``dataset[indices]``; an unreadable pair gives ``None``."""
+class EvalViews(ReadableView):
+    """:func:`center_view` of ``dataset[indices]``."""
 
     def __init__(self, dataset, indices, crop: int | None):
-        self.dataset, self.crop = dataset, crop
-        self.indices = range(len(dataset)) if indices is None else list(indices)
+        super().__init__(dataset, indices)
+        self.crop = crop
 
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        try:
-            image, mask = self.dataset[self.indices[i]]
-        except CorruptImageError:
-            return None
-        return center_view(image, mask, self.crop)
-
-
-def collate_pairs(items):
-    """Stack the readable ``(image, mask)`` pairs; ``None`` when none could be read."""
-    kept = [it for it in items if it is not None]
-    if not kept:
-        return None
-    images, masks = zip(*kept)
-    return torch.stack(images), torch.stack(masks)
+    def view(self, sample, key):
+        return center_view(*sample, self.crop)
 
 
 # Metric ---------------------------------------------------------------------------
@@ -245,7 +223,7 @@ def train(model: FCN, dataset, indices, lr: float, cfg: Config, seed: int, devic
     sampler = RankBatches(EpochBatches(indices, batch_size, epochs, seed, drop_last=True), rank, world, accumulate)
     loader = torch.utils.data.DataLoader(
         TrainViews(dataset, int(d.crop_size), d.scale_range, float(d.flip_p)),
-        batch_sampler=sampler, num_workers=int(d.num_workers), collate_fn=collate_pairs,
+        batch_sampler=sampler, num_workers=int(d.num_workers), collate_fn=collate_readable,
     )
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay)
     net = data_parallel(model.to(device).train(), torch.device(device))
@@ -288,7 +266,7 @@ def evaluate(model: nn.Module, dataset, indices, cfg: Config, device="cpu", prog
     loader = torch.utils.data.DataLoader(
         EvalViews(dataset, indices, None if crop is None else int(crop)),
         batch_size=1 if crop is None else int(cfg.data.eval_batch_size),
-        num_workers=int(cfg.data.num_workers), collate_fn=collate_pairs,
+        num_workers=int(cfg.data.num_workers), collate_fn=collate_readable,
     )
     num_classes = len(dataset.classes)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long, device=device)

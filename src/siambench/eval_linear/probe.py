@@ -38,13 +38,12 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..configs import Config
-from ..data.sampling import CropFlipDataset, EpochBatches, collate_images, derive_seed
+from ..data.sampling import CropFlipDataset, EpochBatches, collate_readable, derive_seed
 from ..data.transforms import Normalize, ViewConfig
-from ..toolkit.features import extract_features
-from ..errors import ConfigError, SiambenchError
 from ..engine.lars import LARS
 from ..engine.schedules import cosine_decay, step_decay
-
+from ..errors import ConfigError, SiambenchError
+from ..toolkit.features import extract_features
 
 # ---------------------------------------------------------------- data
 
@@ -167,7 +166,7 @@ def train_linear_heads(
         CropFlipDataset(dataset, view, d.flip_p),
         batch_sampler=sampler,
         num_workers=workers,
-        collate_fn=collate_images,
+        collate_fn=collate_readable,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if workers else None,
     )

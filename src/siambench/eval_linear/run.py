@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..data.splits import selection_split
 from ..engine.metrics import voc11_map
 from ..errors import ConfigError
+from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from .logistic import logistic_sweep, one_vs_rest_sweep
 from .probe import run_linear_probe
 

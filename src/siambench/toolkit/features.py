@@ -21,39 +21,23 @@ import torch
 import torch.distributed as tdist
 from tqdm.auto import tqdm
 
-from ..data.sampling import stack_labels
+from ..data.sampling import ReadableView, collate_readable
 from ..data.transforms import Normalize, center_crop
 from ..engine.dist import barrier, process_group
 from ..engine.io import atomic_write, save_json
 from ..engine.paths import cache_dir
-from ..errors import CorruptImageError
 
 
-class CenterCropDataset(torch.utils.data.Dataset):
-    """Evaluation view of a dataset: centre crop + resize, uint8; corrupt images become ``None``."""
+class CenterCropDataset(ReadableView):
+    """Evaluation view of a dataset: centre crop + resize, uint8, the label and the dataset index."""
 
     def __init__(self, dataset, size: int, crop_fraction: float = 0.875, indices=None):
-        self.dataset, self.size, self.crop_fraction = dataset, size, crop_fraction
-        self.indices = list(range(len(dataset))) if indices is None else list(indices)
+        super().__init__(dataset, indices)
+        self.size, self.crop_fraction = size, crop_fraction
 
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        index = self.indices[i]
-        try:
-            image, label = self.dataset[index]
-        except CorruptImageError:
-            return None
-        return center_crop(image, self.size, self.crop_fraction), label, index
-
-
-def collate_skipping_none(batch):
-    kept = [b for b in batch if b is not None]
-    if not kept:
-        return None
-    images, labels, indices = zip(*kept)
-    return torch.stack(images), stack_labels(labels), torch.as_tensor(indices)
+    def view(self, sample, key):
+        image, label = sample
+        return center_crop(image, self.size, self.crop_fraction), label, self.indices[key]
 
 
 def _batches(encoder, dataset, size, crop_fraction, batch_size, device, num_workers, progress, desc, indices=None):
@@ -62,7 +46,7 @@ def _batches(encoder, dataset, size, crop_fraction, batch_size, device, num_work
         CenterCropDataset(dataset, size, crop_fraction, indices),
         batch_size=batch_size,
         num_workers=num_workers,
-        collate_fn=collate_skipping_none,
+        collate_fn=collate_readable,
         pin_memory=torch.device(device).type == "cuda",
     )
     device = torch.device(device)

@@ -25,12 +25,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..configs import Config
-from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_images
-from ..data.transforms import Normalize, ViewConfig, center_crop
+from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_readable
+from ..data.transforms import Normalize, ViewConfig
 from ..engine.dist import broadcast_buffers, data_parallel, is_main_process, mean_over_ranks, process_group
 from ..engine.precision import at_least_float32
 from ..engine.schedules import cosine_decay
-from ..errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
+from ..errors import ConfigError, SiambenchError, TrainingDivergedError
+from .features import CenterCropDataset
 
 
 class Classifier(nn.Module):
@@ -46,24 +47,6 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(torch.flatten(self.encoder(x), 1))
-
-
-class CenterCropView(torch.utils.data.Dataset):
-    """Test view of ``dataset[indices]``: centre crop + resize; an unreadable image gives ``None``."""
-
-    def __init__(self, dataset, indices, size: int, crop_fraction: float):
-        self.dataset, self.size, self.crop_fraction = dataset, size, crop_fraction
-        self.indices = range(len(dataset)) if indices is None else list(indices)
-
-    def __len__(self):
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        try:
-            image, label = self.dataset[self.indices[i]]
-        except CorruptImageError:
-            return None
-        return center_crop(image, self.size, self.crop_fraction), label
 
 
 def peak_lr(lr: float, batch_size: int, cfg: Config) -> float:
@@ -110,7 +93,7 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
         CropFlipDataset(train_set, view),
         batch_sampler=sampler,
         num_workers=int(cfg.data.num_workers),
-        collate_fn=collate_images,
+        collate_fn=collate_readable,
     )
     peak = peak_lr(lr, batch_size, cfg)
     o = cfg.optim
@@ -159,10 +142,10 @@ def predict(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu", 
     the same network, so they reach the same choices without a gather.
     """
     loader = torch.utils.data.DataLoader(
-        CenterCropView(dataset, indices, int(cfg.data.crop_size), float(cfg.data.eval_crop_fraction)),
+        CenterCropDataset(dataset, int(cfg.data.crop_size), float(cfg.data.eval_crop_fraction), indices),
         batch_size=int(cfg.data.get("eval_batch_size", 256)),
         num_workers=int(cfg.data.num_workers),
-        collate_fn=collate_images,
+        collate_fn=collate_readable,
     )
     normalize = Normalize().to(device)
     classifier.to(device).eval()
@@ -171,7 +154,7 @@ def predict(classifier: nn.Module, dataset, indices, cfg: Config, device="cpu", 
                       dynamic_ncols=True):
         if batch is None:
             continue
-        images, labels = batch
+        images, labels, _ = batch
         outputs.append(at_least_float32(classifier(normalize(images.to(device, non_blocking=True)))).cpu().numpy())
         targets.append(labels.numpy())
     if not outputs:
