@@ -126,7 +126,6 @@ def _eval(args) -> int:
     from .engine.dist import is_main_process
     from .errors import DatasetNotFoundError
     from .evaluate import run_seeds
-
     from .stages import STAGES
 
     if args.gpus and args.gpus > 1 and STAGES[args.task].torchrun and "WORLD_SIZE" not in os.environ:

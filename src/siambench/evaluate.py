@@ -25,9 +25,9 @@ from .data import build_dataset, get_dataset_info
 from .data.registry import DatasetInfo
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .engine.dist import init_distributed, is_main_process
-from .toolkit.features import cached_features
 from .report.records import RecordKey, find_record, write_record
 from .stages import TASKS, default_protocol, stage_of
+from .toolkit.features import cached_features
 
 
 @dataclass

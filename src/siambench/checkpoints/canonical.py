@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from ..models.resnet import ResNet, ResNetSpec
-from ..models.resnet import PADDINGS
+from ..models.resnet import PADDINGS, ResNet, ResNetSpec
 from .audit import Audit, audit, describe, expected_shapes, infer_spec, summarize
 from .formats import Extracted, Format, detect_format, get_format
 from .source import Source, read_source

@@ -27,8 +27,8 @@ from torch import nn
 
 from ..configs import Config
 from ..data.sampling import derive_seed
-from ..toolkit.finetune import Classifier, evaluate, finetune
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
+from ..toolkit.finetune import Classifier, evaluate, finetune
 from .subsets import select_subset
 
 VAL_SOURCES = ("rest", "labelled")

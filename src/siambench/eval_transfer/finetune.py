@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from ..data.sampling import derive_seed
-from ..toolkit.finetune import Classifier, finetune, predict, set_bn_momentum
 from ..engine.metrics import score
 from ..errors import ConfigError, TrainingDivergedError
+from ..toolkit.finetune import Classifier, finetune, predict, set_bn_momentum
 
 
 def grid_points(cfg) -> list[tuple[float, float]]:

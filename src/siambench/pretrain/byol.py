@@ -15,13 +15,13 @@ import copy
 import torch
 from torch import nn
 
+from ..engine.lars import split_decay_groups
+from ..engine.schedules import byol_tau
 from ..errors import ConfigError
 from ..models import byol_mlp
 from ..models.heads import check_head_config
-from ..engine.lars import split_decay_groups
 from .losses import BYOL_LOSS_FORMS, byol_loss
 from .method import register_method
-from ..engine.schedules import byol_tau
 
 
 @register_method("byol")

@@ -19,6 +19,7 @@ from ..data.sampling import derive_seed
 from ..data.transforms import RandomCrop, ViewConfig
 from ..errors import CorruptImageError
 
+
 class TwoViewDataset(torch.utils.data.Dataset):
     """``dataset[(index, sample_seed)]`` → two uint8 crops, the label, and ``None`` crops for an unreadable image."""
 

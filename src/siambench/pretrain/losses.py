@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from ..engine.precision import at_least_float32
 
-
 BYOL_LOSS_FORMS = {
     "squared_distance": "‖x̂ − ŷ‖² of x / max(‖x‖, 1e-6): BYOL's JAX ``regression_loss``; an all-zero row gives ‖ŷ‖² = 1",
     "cosine": "2 − 2·cos(x̂, ŷ): equal to the above except on rows of norm below 1e-6 (an all-zero row gives 2)",

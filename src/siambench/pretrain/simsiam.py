@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..engine.lars import split_decay_groups
 from ..errors import ConfigError
 from ..models import simsiam_predictor, simsiam_projector
 from ..models.heads import check_head_config
-from ..engine.lars import split_decay_groups
 from .losses import simsiam_loss
 from .method import register_method
 

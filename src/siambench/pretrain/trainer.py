@@ -24,20 +24,20 @@ from ..checkpoints import save_backbone
 from ..checkpoints.backbone import BACKBONE_FILE
 from ..configs import Config, save_config
 from ..data import build_dataset
+from ..data.sampling import derive_seed
 from ..data.transforms import ViewAugment, ViewConfig
 from ..engine.dist import DistInfo, barrier, init_distributed
-from ..toolkit.features import extract_features
 from ..engine.knn import knn_accuracy
+from ..engine.lars import LARS
 from ..engine.logging import RunLogger
+from ..engine.schedules import LR_UPDATES, STEP_RULES, epochs_to_steps, learning_rate
 from ..engine.threads import loader_workers, set_threads
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..models import backbone_state_dict, build_resnet
+from ..toolkit.features import extract_features
 from . import METHODS
-from ..engine.lars import LARS
-from .losses import collapse_std
-from ..data.sampling import derive_seed
 from .loader import StepBatchSampler, TwoViewDataset, collate_views
-from ..engine.schedules import LR_UPDATES, STEP_RULES, epochs_to_steps, learning_rate
+from .losses import collapse_std
 from .state import find_checkpoints, load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
 
 
