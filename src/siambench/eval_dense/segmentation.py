@@ -42,6 +42,7 @@ from ..engine.schedules import step_decay
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models import ResNet
+from ..toolkit.selection import best_point
 from .backbones import feature_extractor, input_normalizer
 
 PAD_COLOR = tuple(round(255 * m) for m in IMAGENET_MEAN)
@@ -301,11 +302,8 @@ class Validation:
 
 
 def select_best(points: list[dict]) -> int:
-    """Index of the sweep point with the best validation mIoU (earliest on a tie); diverged points never win."""
-    ranked = [(p["val_miou"], -i) for i, p in enumerate(points) if p.get("val_miou") is not None]
-    if not ranked:
-        raise TrainingDivergedError("every point of the LR sweep diverged; lower the learning rates")
-    return -max(ranked)[1]
+    """Index of the sweep point with the best validation mIoU (:func:`best_point`'s rule)."""
+    return best_point(points, "val_miou", what="LR sweep")
 
 
 def sweep_lrs(cfg: Config) -> list[float]:

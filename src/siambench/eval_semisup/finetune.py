@@ -29,20 +29,15 @@ from ..configs import Config
 from ..data.sampling import derive_seed
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..toolkit.finetune import Classifier, evaluate, finetune
+from ..toolkit.selection import best_point
 from .subsets import select_subset
 
 VAL_SOURCES = ("rest", "labelled")
 
 
 def select_best(points: list[dict]) -> int:
-    """Index of the sweep point with the best validation top-1 (then top-5; earliest on a tie).
-
-    Points that diverged (``val_top1`` None) are never chosen.
-    """
-    ranked = [(p["val_top1"], p["val_top5"], -i) for i, p in enumerate(points) if p.get("val_top1") is not None]
-    if not ranked:
-        raise TrainingDivergedError("every point of the sweep diverged; lower the learning rates")
-    return -max(ranked)[2]
+    """Index of the sweep point with the best validation top-1, then top-5 (:func:`best_point`'s rule)."""
+    return best_point(points, "val_top1", "val_top5")
 
 
 def sweep_grid(cfg: Config, fraction: float) -> list[tuple[float, int]]:

@@ -20,6 +20,7 @@ from ..data.sampling import derive_seed
 from ..engine.metrics import score
 from ..errors import ConfigError, TrainingDivergedError
 from ..toolkit.finetune import Classifier, finetune, predict, set_bn_momentum
+from ..toolkit.selection import best_point
 
 
 def grid_points(cfg) -> list[tuple[float, float]]:
@@ -93,10 +94,7 @@ def run_transfer_finetune(model_factory, splits: Splits, num_outputs: int, metri
             points.append({"lr": lr, "wd": wd, "val": None, "diverged": True})
             continue
         points.append({"lr": lr, "wd": wd, "val": val, "diverged": False, "final_loss": info["final_loss"]})
-    ranked = [p for p in points if p["val"] is not None]
-    if not ranked:
-        raise TrainingDivergedError("every point of the fine-tuning grid diverged; lower the learning rates")
-    best = max(ranked, key=lambda p: p["val"])
+    best = points[best_point(points, "val", what="fine-tuning grid")]
     model, info = train(*splits.trainval, best["lr"], best["wd"], f"finetune lr={best['lr']:.2g} (train+val)")
     test = evaluate(model, splits.test, "finetune test")
     return {"metric": metric, "test": test, "best": best, "grid": points, "final": info,
