@@ -1,7 +1,7 @@
 import pytest
 
-from siambench.data.transforms import ViewConfig
 from siambench.configs import apply_overrides, list_presets, load_preset
+from siambench.data.transforms import ViewConfig
 from siambench.errors import ConfigError
 from siambench.pretrain.trainer import build_model, scaled_lr
 

@@ -19,8 +19,8 @@ from siambench.configs import load_preset
 from siambench.data import get_dataset_info, list_datasets
 from siambench.data.prepare import check_all
 from siambench.eval_all import DATA_PLAN, EMBEDDED_PLAN
-from siambench.pretrain import METHODS
 from siambench.evaluate import load_stages
+from siambench.pretrain import METHODS
 from siambench.stages import STAGES, TASKS, Job, default_protocol, stage_of
 
 TESTS = Path(__file__).parent

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, precision_recall_curve
 
-from siambench.errors import ConfigError, SiambenchError
 from siambench.engine.metrics import mean_per_class_accuracy, score, top1, voc11_ap, voc11_map
+from siambench.errors import ConfigError, SiambenchError
 
 
 def sklearn_voc11_ap(scores, labels):

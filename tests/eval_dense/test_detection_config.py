@@ -18,9 +18,9 @@ from siambench.data.detection import VOC_CLASSES, CocoSource, DetectionSplit, Vo
 from siambench.errors import CheckpointError, ConfigError
 from siambench.eval_dense.detection import EngineNotInstalledError, require_detectron2
 from siambench.eval_dense.detection.config import effective_config, get_key
-from siambench.stages import default_protocol
 from siambench.eval_dense.detection.run import run_dir, write_config
 from siambench.models.resnet import ResNetSpec
+from siambench.stages import default_protocol
 
 MOCO_BASE = {
     "MODEL.META_ARCHITECTURE": "GeneralizedRCNN",

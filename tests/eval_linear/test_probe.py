@@ -6,8 +6,8 @@ from torch import nn
 from siambench.configs import apply_overrides, load_preset
 from siambench.data import build_dataset
 from siambench.data.base import ArrayImageDataset
-from siambench.errors import ConfigError
 from siambench.data.sampling import EpochBatches
+from siambench.errors import ConfigError
 from siambench.eval_linear.probe import lr_factor, run_linear_probe, train_linear_heads
 from siambench.models import build_resnet
 

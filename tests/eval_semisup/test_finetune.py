@@ -8,8 +8,8 @@ from siambench.configs import apply_overrides, load_preset
 from siambench.data import build_dataset
 from siambench.errors import SiambenchError
 from siambench.eval_semisup import Classifier, balanced_counts, run_semisup, select_best, sweep_grid, validation_split
-from siambench.toolkit.finetune import peak_lr
 from siambench.models import build_resnet
+from siambench.toolkit.finetune import peak_lr
 
 # Digits at 32×32: whole-image test crops, mild crop augmentation, batch 16.
 DIGITS = [

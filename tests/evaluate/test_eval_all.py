@@ -1,11 +1,10 @@
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-
-import dataclasses
 
 import pytest
 

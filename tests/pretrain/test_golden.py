@@ -17,8 +17,8 @@ import torch
 from siambench.configs import apply_overrides, load_preset
 from siambench.data.transforms import tf_bicubic_resize
 from siambench.engine.lars import LARS, split_decay_groups
-from siambench.pretrain.losses import byol_loss, byol_regression_loss
 from siambench.engine.schedules import byol_tau, epochs_to_steps, learning_rate, warmup_cosine
+from siambench.pretrain.losses import byol_loss, byol_regression_loss
 from siambench.pretrain.trainer import build_model, build_optimizer, scaled_lr
 
 GOLDEN = Path(__file__).parent.parent / "golden"

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from siambench.models import build_resnet
-from siambench.pretrain import BYOL, SimSiam
 from siambench.engine.lars import LARS
 from siambench.engine.schedules import byol_tau
+from siambench.models import build_resnet
+from siambench.pretrain import BYOL, SimSiam
 
 
 def _byol():

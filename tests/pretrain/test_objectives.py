@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from siambench.pretrain.losses import byol_loss, byol_regression_loss, collapse_std, simsiam_loss
 from siambench.engine.schedules import byol_tau, warmup_cosine
+from siambench.pretrain.losses import byol_loss, byol_regression_loss, collapse_std, simsiam_loss
 
 
 def test_byol_regression_loss_known_values():

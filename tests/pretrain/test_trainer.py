@@ -13,12 +13,18 @@ from PIL import Image
 from siambench.checkpoints import load_backbone
 from siambench.checkpoints.random_init import materialize
 from siambench.configs import Config, apply_overrides, load_preset
-from siambench.errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from siambench.engine.logging import read_log
 from siambench.engine.threads import loader_workers, set_threads
+from siambench.errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
 from siambench.pretrain.state import find_checkpoints, load_checkpoint
-from siambench.pretrain.trainer import (COLLAPSE_STAT, collapse_statistic, export_only, monitor_bank, pretrain,
-                                        schedule_steps)
+from siambench.pretrain.trainer import (
+    COLLAPSE_STAT,
+    collapse_statistic,
+    export_only,
+    monitor_bank,
+    pretrain,
+    schedule_steps,
+)
 
 
 def _run(cfg, resume=None):

@@ -15,10 +15,10 @@ from siambench.checkpoints import CanonicalBackbone, save_backbone
 pytestmark = pytest.mark.slow  # torchrun processes: tens of seconds each
 from siambench.configs import apply_overrides, load_preset
 from siambench.data import build_dataset
-from siambench.toolkit import finetune
-from siambench.toolkit.finetune import Classifier
 from siambench.eval_dense import depth, segmentation
 from siambench.models import backbone_state_dict, build_resnet
+from siambench.toolkit import finetune
+from siambench.toolkit.finetune import Classifier
 
 # Both tasks on 32-pixel shapes scenes, a global batch of 8 and 4 steps.
 SEGMENTATION = ["schedule.iterations=4", "schedule.batch_size=8", "data.crop_size=32", "data.eval_crop_size=32",

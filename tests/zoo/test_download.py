@@ -15,7 +15,6 @@ from siambench.zoo.download import cached_path, fetch, pin_path
 from siambench.zoo.registry import INDEX_ENV
 
 
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
