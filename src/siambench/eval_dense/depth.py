@@ -48,12 +48,13 @@ from ..data import shapes
 from ..data.nyu import DepthDataset
 from ..data.sampling import EpochBatches, RankBatches, ReadableView, collate_readable, derive_seed
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, adjust_brightness, adjust_hue, adjust_saturation, grayscale
-from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
+from ..engine.dist import all_reduce_sum, process_group
 from ..engine.precision import at_least_float32
 from ..engine.schedules import cosine_decay
-from ..errors import ConfigError, SiambenchError, TrainingDivergedError
+from ..errors import ConfigError, SiambenchError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models.resnet import ResNet
+from ..toolkit.loop import train_steps
 
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -408,34 +409,18 @@ def train(net: DepthNet, dataset: DepthDataset, cfg: Config, seed: int = 0, devi
     generator = torch.Generator(device=device).manual_seed(derive_seed(seed, 22))
     optimizer = torch.optim.SGD(net.parameters(), lr=peak, momentum=o.momentum,
                                 nesterov=bool(o.nesterov) and o.momentum > 0, weight_decay=o.weight_decay)
-    amp = bool(s.amp) and device.type == "cuda"
-    model = data_parallel(net.to(device).train(), device)
     share = batch // world
-    losses = []
-    bar = tqdm(itertools.islice(loader, steps), total=steps, desc=desc, disable=not progress or rank > 0, leave=False,
-               dynamic_ncols=True)
-    for step, pair in enumerate(bar):
-        if pair is None:
-            continue
-        lr = cosine_decay(peak, step, steps) if s.lr_schedule == "cosine" else peak
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        images, depths = augment(pair[0].to(device, non_blocking=True), pair[1].to(device, non_blocking=True),
-                                 generator, rank * share, batch)
-        optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=device)
-        for x, y in zip(images.chunk(accumulate), depths.chunk(accumulate)):
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = model(x)
-            loss = depth_loss(pred, y, d.min_depth, d.max_depth) / accumulate
-            loss.backward()
-            total += loss.detach()
-        optimizer.step()
-        losses.append(mean_over_ranks(total))
-        if not math.isfinite(losses[-1]):
-            raise TrainingDivergedError(f"{desc}: the loss became {losses[-1]} at step {step} (lr {lr:g})")
-        bar.set_postfix(loss=f"{losses[-1]:.4f}")
-    broadcast_buffers(net)
+
+    def prepare(pair):
+        return augment(pair[0].to(device, non_blocking=True), pair[1].to(device, non_blocking=True),
+                       generator, rank * share, batch)
+
+    lr_at = (lambda step: cosine_decay(peak, step, steps)) if s.lr_schedule == "cosine" else (lambda step: peak)
+    losses = train_steps(
+        net, loader, steps, optimizer, lr_at, prepare, lambda pred, y: depth_loss(pred, y, d.min_depth, d.max_depth),
+        accumulate=accumulate, device=device, amp=bool(s.amp) and device.type == "cuda", check_every=1, desc=desc,
+        progress=progress,
+    )
     return {"steps": steps, "batch_size": batch, "peak_lr": peak, "final_loss": losses[-1] if losses else None,
             "losses": losses}
 

@@ -19,7 +19,6 @@ Every sweep point starts from the pretrained weights, and all randomness
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 import time
@@ -37,11 +36,12 @@ from ..data.sampling import EpochBatches, RankBatches, ReadableView, collate_rea
 from ..data.splits import holdout_indices
 from ..data.transforms import IMAGENET_MEAN, Normalize
 from ..data.voc_segmentation import IGNORE_INDEX
-from ..engine.dist import all_reduce_sum, broadcast_buffers, data_parallel, mean_over_ranks, process_group
+from ..engine.dist import all_reduce_sum, process_group
 from ..engine.schedules import step_decay
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models import ResNet
+from ..toolkit.loop import train_steps
 from ..toolkit.selection import best_point
 from .backbones import feature_extractor, input_normalizer
 
@@ -227,30 +227,16 @@ def train(model: FCN, dataset, indices, lr: float, cfg: Config, seed: int, devic
         batch_sampler=sampler, num_workers=int(d.num_workers), collate_fn=collate_readable,
     )
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=o.momentum, weight_decay=o.weight_decay)
-    net = data_parallel(model.to(device).train(), torch.device(device))
-    last_loss = float("nan")
-    bar = tqdm(itertools.islice(loader, iterations), total=iterations, desc=desc, disable=not progress or rank > 0,
-               leave=False, dynamic_ncols=True)
-    for step, batch in enumerate(bar):
-        if batch is None:
-            continue
-        for group in optimizer.param_groups:
-            group["lr"] = step_lr(lr, step, iterations, s.lr_milestones, s.lr_gamma)
+
+    def prepare(batch):
         images, masks = (t.to(device, non_blocking=True) for t in batch)
-        optimizer.zero_grad(set_to_none=True)
-        total = torch.zeros((), device=device)
-        for x, y in zip(images.chunk(accumulate), masks.long().chunk(accumulate)):
-            loss = pixel_loss(net(x), y) / accumulate
-            loss.backward()
-            total += loss.detach()
-        optimizer.step()
-        if step % 10 == 0 or step == iterations - 1:
-            last_loss = mean_over_ranks(total)
-            if not math.isfinite(last_loss):
-                raise TrainingDivergedError(f"{desc}: the loss became {last_loss} at step {step} (lr {lr:g})")
-            bar.set_postfix(loss=f"{last_loss:.3f}")
-    broadcast_buffers(model)
-    return {"iterations": iterations, "batch_size": batch_size, "lr": lr, "final_loss": last_loss}
+        return images, masks.long()
+
+    checked = train_steps(model, loader, iterations, optimizer,
+                          lambda step: step_lr(lr, step, iterations, s.lr_milestones, s.lr_gamma), prepare, pixel_loss,
+                          accumulate=accumulate, device=device, desc=desc, progress=progress)
+    return {"iterations": iterations, "batch_size": batch_size, "lr": lr,
+            "final_loss": checked[-1] if checked else float("nan")}
 
 
 @torch.no_grad()

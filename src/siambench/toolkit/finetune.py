@@ -27,11 +27,12 @@ from tqdm.auto import tqdm
 from ..configs import Config
 from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_readable
 from ..data.transforms import Normalize, ViewConfig
-from ..engine.dist import broadcast_buffers, data_parallel, is_main_process, mean_over_ranks, process_group
+from ..engine.dist import is_main_process, process_group
 from ..engine.precision import at_least_float32
 from ..engine.schedules import cosine_decay
-from ..errors import ConfigError, SiambenchError, TrainingDivergedError
+from ..errors import ConfigError, SiambenchError
 from .features import CenterCropDataset
+from .loop import train_steps
 
 
 class Classifier(nn.Module):
@@ -103,33 +104,19 @@ def finetune(classifier: Classifier, train_set, indices, lr: float, epochs: int,
     schedule = cfg.schedule.get("lr_schedule", "cosine")
     if schedule not in ("cosine", "constant"):
         raise ConfigError(f"schedule.lr_schedule must be 'cosine' or 'constant', got {schedule!r}")
-    loss_fn = multilabel_loss if multilabel else F.cross_entropy
     normalize = Normalize().to(device)
-    model = data_parallel(classifier.to(device).train(), torch.device(device))
-    last_loss = float("nan")
-    bar = tqdm(loader, total=total, desc=desc, disable=not progress or rank > 0, leave=False, dynamic_ncols=True)
-    for step, batch in enumerate(bar):
-        if step >= total:
-            break
-        if batch is None:
-            continue
+
+    def prepare(batch):
         images, labels = batch
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_decay(peak, step, max(total, 1)) if schedule == "cosine" else peak
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.zeros((), device=device)
-        images, labels = normalize(images.to(device, non_blocking=True)), labels.to(device, non_blocking=True)
-        for x, y in zip(images.chunk(accumulate), labels.chunk(accumulate)):
-            micro = loss_fn(model(x), y) / accumulate
-            micro.backward()
-            loss += micro.detach()
-        optimizer.step()
-        if step % 10 == 0 or step == total - 1:
-            last_loss = mean_over_ranks(loss)
-            if not math.isfinite(last_loss):
-                raise TrainingDivergedError(f"{desc}: the loss became {last_loss} at step {step} (lr {peak:g})")
-            bar.set_postfix(loss=f"{last_loss:.3f}")
-    broadcast_buffers(classifier)
+        return normalize(images.to(device, non_blocking=True)), labels.to(device, non_blocking=True)
+
+    checked = train_steps(
+        classifier, loader, total, optimizer,
+        lambda step: cosine_decay(peak, step, max(total, 1)) if schedule == "cosine" else peak, prepare,
+        multilabel_loss if multilabel else F.cross_entropy, accumulate=accumulate, device=device, desc=desc,
+        progress=progress,
+    )
+    last_loss = checked[-1] if checked else float("nan")
     return {"steps": total, "batch_size": batch_size, "peak_lr": peak, "weight_decay": wd, "final_loss": last_loss}
 
 
