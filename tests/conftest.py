@@ -56,6 +56,12 @@ def make_pretrain_run(tmp_path_factory):
     return pretrain_preset("byol_shapes", tmp_path_factory.mktemp("pretrain"))
 
 
+@pytest.fixture(scope="session")
+def simsiam_shapes_run(tmp_path_factory):
+    """`make pretrain CONFIG=simsiam_shapes`: the preset unchanged, trained once per session (as long as BYOL's)."""
+    return pretrain_preset("simsiam_shapes", tmp_path_factory.mktemp("pretrain-simsiam"))
+
+
 def pretrain_preset(preset: str, out):
     """``siambench pretrain --config PRESET`` unchanged (progress bars aside) into ``out``; returns the run folder."""
     cmd = [sys.executable, "-m", "siambench", "pretrain", "--config", preset, f"output_dir={out}", "train.progress=false"]
