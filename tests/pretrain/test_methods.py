@@ -128,3 +128,16 @@ def test_registering_a_method_checks_the_contract():
     with pytest.raises(TypeError, match="after_step"):
         register_method("incomplete")(NoAfterStep)
     assert "incomplete" not in METHODS and set(METHODS) == {"byol", "simsiam"}
+
+
+def test_the_optimiser_registry_builds_each_name_and_refuses_others():
+    from siambench.configs import apply_overrides, load_preset
+    from siambench.errors import SiambenchError
+    from siambench.pretrain.trainer import OPTIMIZERS, build_model, build_optimizer
+
+    cfg = load_preset("pretrain", "byol_shapes")
+    model = build_model(cfg)
+    kinds = {name: type(build_optimizer(model, apply_overrides(cfg, [f"optim.name={name}"]))) for name in OPTIMIZERS}
+    assert kinds == {"lars": LARS, "sgd": torch.optim.SGD}
+    with pytest.raises(SiambenchError, match="lars, sgd"):
+        build_optimizer(model, apply_overrides(cfg, ["optim.name=adam"]))

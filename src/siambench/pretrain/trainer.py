@@ -51,17 +51,21 @@ def build_model(cfg: Config) -> torch.nn.Module:
     return METHODS[cfg.method].from_config(backbone, cfg)
 
 
+# optim.name -> the optimiser over the method's parameter groups (the LR is set at every step).
+OPTIMIZERS = {
+    "lars": lambda groups, o: LARS(groups, lr=0.0, momentum=o.momentum, eta=o.eta, clip_lr=o.clip_lr),
+    "sgd": lambda groups, o: torch.optim.SGD(groups, lr=0.0, momentum=o.momentum, nesterov=o.nesterov),
+}
+
+
 def build_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
     o = cfg.optim
-    lars = o.name == "lars"
-    groups = model.param_groups(o.weight_decay, o.exclude_bias_and_norm, lars)
+    if o.name not in OPTIMIZERS:
+        raise SiambenchError(f"unknown optimiser {o.name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    groups = model.param_groups(o.weight_decay, o.exclude_bias_and_norm, o.name == "lars")
     for g in groups:
         g["fixed_lr"] = bool(o.fix_predictor_lr and g["name"] == "predictor")
-    if lars:
-        return LARS(groups, lr=0.0, momentum=o.momentum, eta=o.eta, clip_lr=o.clip_lr)
-    if o.name == "sgd":
-        return torch.optim.SGD(groups, lr=0.0, momentum=o.momentum, nesterov=o.nesterov)
-    raise SiambenchError(f"unknown optimiser {o.name!r}; expected 'lars' or 'sgd'")
+    return OPTIMIZERS[o.name](groups, o)
 
 
 def scaled_lr(cfg: Config) -> float:
