@@ -41,7 +41,7 @@ def probe_cfg(*overrides):
 @pytest.mark.parametrize("optim", [
     ["optim.name=sgd", "optim.nesterov=true", "schedule.name=cosine", "schedule.per=step"],
     ["optim.name=lars", "schedule.name=cosine", "schedule.per=epoch"],
-    ["optim.name=sgd", "optim.nesterov=false", "optim.lr_scaling=none", "schedule.name=step",
+    ["optim.name=sgd", "optim.nesterov=false", "optim.lr_scale_batch=null", "schedule.name=step",
      "schedule.milestones=[1]"],
 ])
 def test_each_head_equals_a_separate_single_lr_run(optim):
@@ -115,7 +115,7 @@ def test_batches_depend_only_on_the_seed():
 def test_presets_state_the_protocols():
     byol = load_preset("linear", "byol")
     assert (byol.optim.name, byol.optim.nesterov, byol.optim.momentum, byol.optim.weight_decay) == ("sgd", True, 0.9, 0.0)
-    assert byol.optim.lrs == [0.4, 0.3, 0.2, 0.1, 0.05] and byol.optim.lr_scaling == "linear"
+    assert byol.optim.lrs == [0.4, 0.3, 0.2, 0.1, 0.05] and byol.optim.lr_scale_batch == 256
     assert (byol.schedule.epochs, byol.schedule.batch_size, byol.data.val_size) == (80, 1024, 10009)
     assert (byol.data.crop_size, byol.data.eval_crop_fraction) == (224, 0.875)
 
@@ -125,7 +125,7 @@ def test_presets_state_the_protocols():
     assert load_preset("linear", "simsiam_paper").optim.lrs == [0.02]
 
     moco = load_preset("linear", "moco")
-    assert (moco.optim.lrs, moco.optim.lr_scaling, moco.schedule.batch_size, moco.schedule.epochs) == ([30.0], "none", 256, 100)
+    assert (moco.optim.lrs, moco.optim.lr_scale_batch, moco.schedule.batch_size, moco.schedule.epochs) == ([30.0], None, 256, 100)
     assert [lr_factor(moco, e * 10, 10) for e in (0, 59, 60, 79, 80, 99)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
 
     tiny = load_preset("linear", "tiny")

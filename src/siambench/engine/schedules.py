@@ -15,6 +15,13 @@ STEP_RULES = {
 }
 
 
+def scale_lr(lr: float, batch_size: int, reference_batch: int | None) -> float:
+    """The linear scaling rule: ``lr`` is stated for ``reference_batch`` and applied as ``lr × batch / reference``;
+    with no reference (``null`` in a preset) it is applied as written. The evaluations' one key for it is
+    ``optim.lr_scale_batch`` (depth's ``schedule.reference_batch`` scales its steps as well)."""
+    return lr * batch_size / reference_batch if reference_batch else float(lr)
+
+
 def cosine_decay(peak: float, step: int, total: int) -> float:
     """Cosine from ``peak`` at step 0 to 0 at ``total``, no warm-up (the evaluations' fine-tuning and probes)."""
     return peak * 0.5 * (1.0 + math.cos(math.pi * step / total))

@@ -50,7 +50,7 @@ from ..data.sampling import EpochBatches, RankBatches, ReadableView, collate_rea
 from ..data.transforms import IMAGENET_MEAN, IMAGENET_STD, adjust_brightness, adjust_hue, adjust_saturation, grayscale
 from ..engine.dist import all_reduce_sum, process_group
 from ..engine.precision import at_least_float32
-from ..engine.schedules import cosine_decay
+from ..engine.schedules import cosine_decay, scale_lr
 from ..errors import ConfigError, SiambenchError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models.resnet import ResNet
@@ -364,7 +364,7 @@ def train_schedule(cfg: Config, num_images: int) -> tuple[int, int, float]:
     steps, lr = int(cfg.schedule.steps), float(cfg.optim.lr)
     reference = cfg.schedule.get("reference_batch")
     if reference:
-        steps, lr = max(1, round(steps * reference / batch)), lr * batch / reference
+        steps, lr = max(1, round(steps * reference / batch)), scale_lr(lr, batch, reference)
     return steps, batch, lr
 
 

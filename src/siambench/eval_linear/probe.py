@@ -41,7 +41,7 @@ from ..configs import Config
 from ..data.sampling import CropFlipDataset, EpochBatches, collate_readable, derive_seed
 from ..data.transforms import Normalize, ViewConfig
 from ..engine.lars import LARS
-from ..engine.schedules import cosine_decay, step_decay
+from ..engine.schedules import cosine_decay, scale_lr, step_decay
 from ..errors import ConfigError, SiambenchError
 from ..toolkit.features import extract_features
 
@@ -80,13 +80,8 @@ def lr_factor(cfg: Config, step: int, steps_per_epoch: int) -> float:
 
 
 def peak_lr(cfg: Config, lr: float) -> float:
-    """A preset LR as applied: ``lr × batch/256`` under linear scaling, else as written."""
-    scaling = cfg.optim.lr_scaling
-    if scaling == "linear":
-        return lr * cfg.schedule.batch_size / 256
-    if scaling == "none":
-        return float(lr)
-    raise ConfigError(f"unknown optim.lr_scaling {scaling!r}; expected 'linear' or 'none'")
+    """A preset LR as applied (:func:`scale_lr` with ``optim.lr_scale_batch``)."""
+    return scale_lr(lr, cfg.schedule.batch_size, cfg.optim.lr_scale_batch)
 
 
 def _optimizer(cfg: Config, head: torch.nn.Module) -> torch.optim.Optimizer:

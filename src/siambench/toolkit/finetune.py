@@ -29,7 +29,7 @@ from ..data.sampling import CropFlipDataset, EpochBatches, RankBatches, collate_
 from ..data.transforms import Normalize, ViewConfig
 from ..engine.dist import is_main_process, process_group
 from ..engine.precision import at_least_float32
-from ..engine.schedules import cosine_decay
+from ..engine.schedules import cosine_decay, scale_lr
 from ..errors import ConfigError, SiambenchError
 from .features import CenterCropDataset
 from .loop import train_steps
@@ -51,9 +51,8 @@ class Classifier(nn.Module):
 
 
 def peak_lr(lr: float, batch_size: int, cfg: Config) -> float:
-    """``lr × batch / lr_scale_batch`` when the preset scales LRs with the batch, else ``lr``."""
-    scale = cfg.optim.get("lr_scale_batch")
-    return lr * batch_size / scale if scale else lr
+    """``lr`` as applied at ``batch_size`` (:func:`scale_lr` with ``optim.lr_scale_batch``)."""
+    return scale_lr(lr, batch_size, cfg.optim.get("lr_scale_batch"))
 
 
 def set_bn_momentum(model: nn.Module, momentum: float) -> None:
