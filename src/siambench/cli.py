@@ -79,7 +79,6 @@ def _context(args):
 def _eval_jobs(args) -> list[tuple[str, str, str | None]]:
     """``(task, dataset, protocol)`` of each run the command asks for (before seeds)."""
     from .errors import ConfigError
-    from .stages import STAGES
 
     stage = STAGES[args.task]
     if args.task == "transfer":
@@ -126,7 +125,6 @@ def _eval(args) -> int:
     from .engine.dist import is_main_process
     from .errors import DatasetNotFoundError
     from .evaluate import run_seeds
-    from .stages import STAGES
 
     if args.gpus and args.gpus > 1 and STAGES[args.task].torchrun and "WORLD_SIZE" not in os.environ:
         return _torchrun(args.gpus, args.argv)

@@ -28,7 +28,7 @@ from .errors import DatasetNotFoundError, EngineNotInstalledError, SiambenchErro
 from .evaluate import EvalContext, load_protocol, protocol_name, run_stage
 from .report import tables
 from .report.records import RecordKey, find_record, write_record
-from .stages import Job, stage_of, transfer_stand_ins
+from .stages import STAGES, TASKS, Job, stage_of, transfer_stand_ins
 from .stages import plan as plan_of
 
 EMBEDDED_PLAN = plan_of("embedded")
@@ -115,6 +115,10 @@ def _select(jobs: tuple[Job, ...], tasks: list[str] | None) -> tuple[Job, ...]:
     """The jobs of ``tasks`` (a task, or its stage: ``transfer`` for ``transfer-linear``); all without."""
     if not tasks:
         return tuple(jobs)
+    unknown = [t for t in tasks if t not in STAGES and t not in TASKS]
+    if unknown:
+        raise SiambenchError(f"unknown task {', '.join(map(repr, unknown))} in --tasks; expected stages "
+                             f"({', '.join(STAGES)}) or tasks ({', '.join(TASKS)})")
     return tuple(j for j in jobs if j.task in tasks or stage_of(j.task).name in tasks)
 
 

@@ -36,6 +36,13 @@ def test_the_plan_follows_the_data_root(tmp_path, monkeypatch):
     assert plan(str(tmp_path)) == DATA_PLAN
 
 
+def test_an_unknown_task_in_tasks_is_refused_before_anything_runs(tmp_path, random_backbone, capsys):
+    status = main(["eval-all", "--ckpt", str(random_backbone), "--results", str(tmp_path / "results"),
+                   "--tasks", "knn,knn-tiny", "--no-progress"])
+    assert status == 2 and "'knn-tiny'" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_missing_datasets_are_skipped_with_the_reason(tmp_path, random_backbone, run_cli):
     proc = run_cli("eval-all", "--ckpt", str(random_backbone), "--data-root", str(tmp_path / "data"),

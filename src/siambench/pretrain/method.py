@@ -4,9 +4,8 @@ A method is an ``nn.Module`` class that the trainer drives without knowing
 which one it is:
 
 - ``from_config(backbone, cfg)`` builds it around ``backbone`` from the
-  preset, and raises :class:`~siambench.errors.ConfigError` for a setting it
-  does not use (:func:`siambench.models.heads.check_head_config`), so that a
-  key that does nothing is never silently accepted;
+  preset, and raises :class:`~siambench.errors.ConfigError` for a head or
+  loss setting it does not use (:func:`siambench.models.heads.check_head_config`);
 - ``forward(x1, x2) -> (loss, z)``: the loss of one batch of two views and the
   first view's projection (the trainer logs its spread as the collapse signal);
 - ``param_groups(weight_decay, exclude_bias_and_norm, lars)``: the optimiser's
