@@ -112,6 +112,20 @@ def test_simsiam_refuses_the_byol_loss_form():
         build_model(apply_overrides(load_preset("pretrain", "simsiam_shapes"), ["loss.byol_form=squared_distance"]))
 
 
+def test_a_target_rate_is_an_error_for_simsiam_and_required_by_byol():
+    """ema.tau_base does nothing without a target network, so setting it for SimSiam is refused, not ignored."""
+    from siambench.configs import apply_overrides, load_preset
+    from siambench.errors import ConfigError
+    from siambench.pretrain.trainer import build_model
+
+    with pytest.raises(ConfigError, match="ema.tau_base = 0.99 is not used by simsiam"):
+        build_model(apply_overrides(load_preset("pretrain", "simsiam_shapes"), ["ema.tau_base=0.99"]))
+    with pytest.raises(ConfigError, match="byol needs ema.tau_base"):
+        build_model(apply_overrides(load_preset("pretrain", "byol_shapes"), ["ema.tau_base=null"]))
+    for preset in ("byol_shapes", "byol_cifar_r18", "byol_imagenet_r50", "simsiam_shapes", "simsiam_cifar_r18"):
+        assert (load_preset("pretrain", preset).ema.tau_base is None) == preset.startswith("simsiam")
+
+
 def test_registering_a_method_checks_the_contract():
     from siambench.pretrain.method import METHODS, register_method
 

@@ -32,8 +32,8 @@ def _run(cfg, resume=None):
 
 
 def test_a_run_writes_checkpoints_config_log_and_a_torchvision_backbone(tiny_cfg):
-    cfg = tiny_cfg("method=simsiam", "optim.name=sgd", "optim.base_lr=0.05", "model.projector.out_dim=32",
-                   "aug.view1.preset=simsiam", "aug.view2.preset=simsiam")
+    cfg = tiny_cfg("method=simsiam", "ema.tau_base=null", "optim.name=sgd", "optim.base_lr=0.05",
+                   "model.projector.out_dim=32", "aug.view1.preset=simsiam", "aug.view2.preset=simsiam")
     run = _run(cfg)
     assert [p.name for p in find_checkpoints(run)] == ["step_00000004.pt", "step_00000008.pt"]
     assert (run / "config.yaml").is_file() and (run / "tb").is_dir()

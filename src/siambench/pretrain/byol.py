@@ -47,6 +47,8 @@ class BYOL(nn.Module):
     @classmethod
     def from_config(cls, backbone, cfg):
         check_head_config("byol", cfg.model)
+        if cfg.ema.tau_base is None:
+            raise ConfigError("byol needs ema.tau_base, the target's EMA base rate (the paper's: 0.996)")
         form = cfg.get("loss", {}).get("byol_form", "cosine")
         return cls(backbone, cfg.model.projector.hidden_dim, cfg.model.projector.out_dim, cfg.model.predictor.hidden_dim,
                    cfg.ema.tau_base, form)

@@ -36,6 +36,9 @@ class SimSiam(nn.Module):
         form = cfg.get("loss", {}).get("byol_form", "cosine")
         if form != "cosine":
             raise ConfigError(f"loss.byol_form = {form!r} is not used by simsiam (its loss is −cos); leave it at 'cosine'.")
+        tau = cfg.get("ema", {}).get("tau_base")
+        if tau is not None:
+            raise ConfigError(f"ema.tau_base = {tau!r} is not used by simsiam (it has no target network); set it to null.")
         proj = cfg.model.projector
         return cls(backbone, proj.out_dim, proj.num_layers, cfg.model.predictor.hidden_dim, proj.hidden_dim)
 
