@@ -42,7 +42,7 @@ from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..evaluate import EvalContext, EvalResult, load_protocol, register_stage
 from ..models import ResNet
 from ..toolkit.loop import train_steps
-from ..toolkit.selection import best_point
+from ..toolkit.selection import best_point, sweep_values
 from .backbones import feature_extractor, input_normalizer
 
 PAD_COLOR = tuple(round(255 * m) for m in IMAGENET_MEAN)
@@ -293,10 +293,7 @@ def select_best(points: list[dict]) -> int:
 
 
 def sweep_lrs(cfg: Config) -> list[float]:
-    lrs = [cfg.sweep.lr] if isinstance(cfg.sweep.lr, (int, float)) else list(cfg.sweep.lr)
-    if not lrs:
-        raise ConfigError("sweep.lr must hold at least one learning rate")
-    return [float(lr) for lr in lrs]
+    return sweep_values(cfg.sweep.lr, "sweep.lr")
 
 
 def run_segmentation(model_factory, train_set, test_set, cfg: Config, validation: Validation | None = None,

@@ -29,7 +29,7 @@ from ..configs import Config
 from ..data.sampling import derive_seed
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..toolkit.finetune import Classifier, evaluate, finetune
-from ..toolkit.selection import best_point
+from ..toolkit.selection import best_point, sweep_values
 from .subsets import select_subset
 
 VAL_SOURCES = ("rest", "labelled")
@@ -50,11 +50,8 @@ def sweep_grid(cfg: Config, fraction: float) -> list[tuple[float, int]]:
                 f"sweep.epochs has no entry {key!r} for fraction {fraction:g}; it has {', '.join(epochs)}"
             )
         epochs = epochs[key]
-    epochs = [epochs] if isinstance(epochs, int) else list(epochs)
-    lrs = [cfg.sweep.lr] if isinstance(cfg.sweep.lr, (int, float)) else list(cfg.sweep.lr)
-    if not epochs or not lrs:
-        raise ConfigError("sweep.lr and sweep.epochs must each hold at least one value")
-    return [(float(lr), int(ep)) for ep in epochs for lr in lrs]
+    epochs, lrs = sweep_values(epochs, "sweep.epochs", int), sweep_values(cfg.sweep.lr, "sweep.lr")
+    return [(lr, ep) for ep in epochs for lr in lrs]
 
 
 def validation_split(train_set, labelled: list[int], cfg: Config, seed: int) -> tuple[list[int], list[int]]:

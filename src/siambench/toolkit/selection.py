@@ -1,8 +1,16 @@
-"""Choosing a sweep's point on validation: the one rule the fine-tuning evaluations share."""
+"""Sweeps: reading a preset's sweep values, and choosing a point on validation, as every evaluation does."""
 
 from __future__ import annotations
 
-from ..errors import TrainingDivergedError
+from ..errors import ConfigError, TrainingDivergedError
+
+
+def sweep_values(value, key: str, kind=float) -> list:
+    """A preset's sweep setting as a list: one number, or a non-empty list of them (``key`` names it in errors)."""
+    values = [value] if isinstance(value, (int, float)) else list(value)
+    if not values:
+        raise ConfigError(f"{key} must hold at least one value")
+    return [kind(v) for v in values]
 
 
 def best_point(points: list[dict], *keys: str, what: str = "sweep") -> int:
