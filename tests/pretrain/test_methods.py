@@ -151,7 +151,22 @@ def test_the_optimiser_registry_builds_each_name_and_refuses_others():
 
     cfg = load_preset("pretrain", "byol_shapes")
     model = build_model(cfg)
+    cfg = apply_overrides(cfg, ["optim.eta=0.001", "optim.clip_lr=false"])  # LARS settings at their defaults
     kinds = {name: type(build_optimizer(model, apply_overrides(cfg, [f"optim.name={name}"]))) for name in OPTIMIZERS}
     assert kinds == {"lars": LARS, "sgd": torch.optim.SGD}
     with pytest.raises(SiambenchError, match="lars, sgd"):
         build_optimizer(model, apply_overrides(cfg, ["optim.name=adam"]))
+
+
+def test_an_optimiser_setting_the_chosen_optimiser_ignores_is_an_error():
+    from siambench.configs import apply_overrides, load_preset
+    from siambench.errors import ConfigError
+    from siambench.pretrain.trainer import build_model, build_optimizer
+
+    byol = load_preset("pretrain", "byol_shapes")  # LARS with eta 0.02 and clip_lr
+    with pytest.raises(ConfigError, match="optim.eta = 0.02 is not used by sgd"):
+        build_optimizer(build_model(byol), apply_overrides(byol, ["optim.name=sgd"]))
+    with pytest.raises(ConfigError, match="optim.nesterov = True is not used by lars"):
+        build_optimizer(build_model(byol), apply_overrides(byol, ["optim.nesterov=true"]))
+    simsiam = load_preset("pretrain", "simsiam_shapes")  # SGD, LARS' settings reset by the preset
+    assert isinstance(build_optimizer(build_model(simsiam), simsiam), torch.optim.SGD)

@@ -27,13 +27,17 @@ from siambench.pretrain.trainer import (
 )
 
 
+# byol_shapes with SGD: LARS' settings go back to their defaults, as unused keys must.
+SGD = ("optim.name=sgd", "optim.eta=0.001", "optim.clip_lr=false")
+
+
 def _run(cfg, resume=None):
     return pretrain(cfg, resume=resume)
 
 
 def test_a_run_writes_checkpoints_config_log_and_a_torchvision_backbone(tiny_cfg):
-    cfg = tiny_cfg("method=simsiam", "ema.tau_base=null", "optim.name=sgd", "optim.base_lr=0.05",
-                   "model.projector.out_dim=32", "aug.view1.preset=simsiam", "aug.view2.preset=simsiam")
+    cfg = tiny_cfg("method=simsiam", "ema.tau_base=null", *SGD, "optim.base_lr=0.05", "model.projector.out_dim=32",
+                   "aug.view1.preset=simsiam", "aug.view2.preset=simsiam")
     run = _run(cfg)
     assert [p.name for p in find_checkpoints(run)] == ["step_00000004.pt", "step_00000008.pt"]
     assert (run / "config.yaml").is_file() and (run / "tb").is_dir()
@@ -102,7 +106,7 @@ def test_killed_run_resumes_bit_identically(tmp_path, tiny_overrides, run_cli):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_cfg):
-    cfg = tiny_cfg("optim.name=sgd", "optim.base_lr=1.0e35", "schedule.warmup_epochs=1", "train.save_every=1",
+    cfg = tiny_cfg(*SGD, "optim.base_lr=1.0e35", "schedule.warmup_epochs=1", "train.save_every=1",
                    "train.log_every=1")
     with pytest.raises(TrainingDivergedError, match="NaN or infinite") as err:
         _run(cfg)

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoints import save_backbone
 from ..checkpoints.backbone import BACKBONE_FILE
-from ..configs import Config, save_config
+from ..configs import Config, load_preset, save_config
 from ..data import build_dataset
 from ..data.sampling import derive_seed
 from ..data.transforms import ViewAugment, ViewConfig
@@ -56,12 +56,24 @@ OPTIMIZERS = {
     "lars": lambda groups, o: LARS(groups, lr=0.0, momentum=o.momentum, eta=o.eta, clip_lr=o.clip_lr),
     "sgd": lambda groups, o: torch.optim.SGD(groups, lr=0.0, momentum=o.momentum, nesterov=o.nesterov),
 }
+# The optim keys only one optimiser reads: under another they must keep their default (_base.yaml).
+OPTIMIZER_KEYS = {"lars": ("eta", "clip_lr"), "sgd": ("nesterov",)}
+
+
+def _check_optimizer_keys(o) -> None:
+    defaults = load_preset("pretrain", "_base").optim
+    for name, keys in OPTIMIZER_KEYS.items():
+        for key in keys if name != o.name else ():
+            if o[key] != defaults[key]:
+                raise ConfigError(f"optim.{key} = {o[key]!r} is not used by {o.name} (only {name} reads it); "
+                                  f"set it back to {defaults[key]!r}")
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Config) -> torch.optim.Optimizer:
     o = cfg.optim
     if o.name not in OPTIMIZERS:
         raise SiambenchError(f"unknown optimiser {o.name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    _check_optimizer_keys(o)
     groups = model.param_groups(o.weight_decay, o.exclude_bias_and_norm, o.name == "lars")
     for g in groups:
         g["fixed_lr"] = bool(o.fix_predictor_lr and g["name"] == "predictor")
