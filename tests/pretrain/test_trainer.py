@@ -26,7 +26,6 @@ from siambench.pretrain.trainer import (
     schedule_steps,
 )
 
-
 # byol_shapes with SGD: LARS' settings go back to their defaults, as unused keys must.
 SGD = ("optim.name=sgd", "optim.eta=0.001", "optim.clip_lr=false")
 
