@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from ..engine.safe_pickle import NUMPY_GLOBALS, RestrictedUnpickler, array_limit
+from ..engine.safe_pickle import RestrictedUnpickler, array_limit
 from .standins import standin
 
 
@@ -88,7 +88,8 @@ def _bytearray(data=b"", *args):
 
 @functools.cache
 def torch_globals() -> dict[tuple[str, str], object]:
-    """Every global a torch.save of tensors, containers and numpy arrays names, mapped to what rebuilds it."""
+    """Every torch and container global a torch.save names, mapped to what rebuilds it (numpy's are
+    :class:`RestrictedUnpickler`'s own). Built once: every load's unpickler copies it."""
     found = {
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
         ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
@@ -109,7 +110,7 @@ def torch_globals() -> dict[tuple[str, str], object]:
     for name in dir(torch):
         if isinstance(getattr(torch, name, None), torch.dtype):
             found[("torch", name)] = getattr(torch, name)
-    return {**NUMPY_GLOBALS, **found}
+    return found
 
 
 class TorchUnpickler(RestrictedUnpickler):
