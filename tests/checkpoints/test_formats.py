@@ -193,8 +193,9 @@ def test_a_method_must_declare_every_module_of_its_state(tmp_path):
             super().__init__()
             self.backbone, self.target = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
 
+    model = Undeclared()
     with pytest.raises(TypeError, match="target"):
-        checkpoint_layout(Undeclared())
+        checkpoint_layout(model, model.state_dict())
 
 
 def test_run_folder_prefers_the_backbone_file(net, tmp_path, writers):

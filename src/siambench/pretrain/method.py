@@ -62,10 +62,11 @@ def register_method(name: str):
     return wrap
 
 
-def checkpoint_layout(model: torch.nn.Module) -> dict:
-    """Where a training checkpoint keeps what: the backbone's prefix, and every other module's prefix and role."""
+def checkpoint_layout(model: torch.nn.Module, state: dict) -> dict:
+    """Where a training checkpoint keeps what: the backbone's prefix, and every other module's prefix and role
+    (``state`` is ``model``'s state dict, as the checkpoint holds it)."""
     parts = dict(type(model).STATE_PARTS)
-    names = {key.split(".", 1)[0] for key in model.state_dict()} - {BACKBONE_PREFIX.rstrip(".")}
+    names = {key.split(".", 1)[0] for key in state} - {BACKBONE_PREFIX.rstrip(".")}
     undeclared = sorted(names - set(parts))
     if undeclared:
         raise TypeError(f"{type(model).__name__}.STATE_PARTS does not say what {', '.join(undeclared)} is")

@@ -59,12 +59,13 @@ def find_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, optimizer, cfg, skipped: list[str], **extra) -> Path:
+    weights = model.state_dict()
     state = {
         "format": FORMAT,
         "version": 2,
         "step": step,
-        "model": model.state_dict(),
-        "layout": checkpoint_layout(model),
+        "model": weights,
+        "layout": checkpoint_layout(model, weights),
         "optimizer": optimizer.state_dict(),
         "rng": rng_state(),
         "config": cfg.to_dict(),
