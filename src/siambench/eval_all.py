@@ -102,8 +102,8 @@ def eval_all(ctx: EvalContext, jobs: tuple[Job, ...] | None = None, tasks: list[
 def _eval_one(ctx: EvalContext, jobs: tuple[Job, ...] | None, tasks: list[str] | None) -> dict:
     jobs = _select(plan(ctx.data_root) if jobs is None else jobs, tasks)
     outcome = _run(ctx, jobs)
-    transfer = [j for j in jobs if j.task.startswith("transfer-")]
-    if transfer and not any(r["task"].startswith("transfer-") for r in outcome["records"]):
+    is_transfer = lambda task: stage_of(task).name == "transfer"  # noqa: E731
+    if any(is_transfer(j.task) for j in jobs) and not any(is_transfer(r["task"]) for r in outcome["records"]):
         # None of the 12 datasets is present: the embedded stand-ins show the stage working, labelled as such.
         more = _run(ctx, tuple(j for j in _select(transfer_stand_ins(), tasks) if j not in jobs))
         for key in outcome:
