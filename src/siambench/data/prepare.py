@@ -19,7 +19,6 @@ every dataset, and one line per absent dataset is enough.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import textwrap
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..engine.io import save_json
+from ..engine.io import save_json, sha256_file
 from ..errors import DatasetNotFoundError, SiambenchError
 from .registry import build_dataset, dataset_dir, get_dataset_info, list_datasets, resolve_data_root
 
@@ -158,14 +157,6 @@ def exit_status(statuses: list[DatasetStatus], named: bool = False) -> int:
     return 0
 
 
-def sha256(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(name: str, data_root=None, progress: bool = True) -> Path:
     """Record every split's files, class indices and checksums in ``<dataset folder>/siambench_manifest.json``."""
     info = get_dataset_info(name)
@@ -179,7 +170,7 @@ def write_manifest(name: str, data_root=None, progress: bool = True) -> Path:
                                      "missing": [str(Path(p).relative_to(root)) for p in getattr(dataset, "missing", [])]}
         for f in tqdm(files, desc=f"{name} {split} checksums", disable=not progress, leave=False):
             if f not in manifest["sha256"]:
-                manifest["sha256"][f] = sha256(root / f)
+                manifest["sha256"][f] = sha256_file(root / f)
     return save_json(manifest, root / MANIFEST)
 
 
