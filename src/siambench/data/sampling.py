@@ -45,12 +45,16 @@ class ReadableView(torch.utils.data.Dataset):
         index = key[0] if isinstance(key, tuple) else self.indices[key]
         try:
             sample = self.dataset[index]
-        except CorruptImageError:
-            return None
+        except CorruptImageError as err:
+            return self.unreadable(err)
         return self.view(sample, key)
 
     def view(self, sample, key):
         raise NotImplementedError
+
+    def unreadable(self, err: CorruptImageError):
+        """What an unreadable image gives: ``None``, which :func:`collate_readable` leaves out."""
+        return None
 
 
 def collate_readable(items):

@@ -15,32 +15,29 @@ import random
 import numpy as np
 import torch
 
-from ..data.sampling import derive_seed
+from ..data.sampling import ReadableView, derive_seed
 from ..data.transforms import RandomCrop, ViewConfig
 from ..errors import CorruptImageError
 
 
-class TwoViewDataset(torch.utils.data.Dataset):
-    """``dataset[(index, sample_seed)]`` → two uint8 crops, the label, and ``None`` crops for an unreadable image."""
+class TwoViewDataset(ReadableView):
+    """``dataset[(index, sample_seed)]`` → two uint8 crops and the label; an unreadable image's path is reported
+    as skipped (:func:`collate_views` lists it), or stops the run when ``strict``."""
 
     def __init__(self, dataset, view1: ViewConfig, view2: ViewConfig, strict: bool = False):
-        self.dataset = dataset
+        super().__init__(dataset)
         self.crops = (RandomCrop(view1), RandomCrop(view2))
         self.strict = strict
 
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, key):
-        index, sample_seed = key
-        try:
-            image, label = self.dataset[index]
-        except CorruptImageError as err:
-            if self.strict:
-                raise
-            return {"skipped": err.path}
-        rng = random.Random(sample_seed)
+    def view(self, sample, key):
+        image, label = sample
+        rng = random.Random(key[1])
         return {"views": (self.crops[0](image, rng), self.crops[1](image, rng)), "label": label}
+
+    def unreadable(self, err: CorruptImageError):
+        if self.strict:
+            raise err
+        return {"skipped": err.path}
 
 
 def collate_views(items):
