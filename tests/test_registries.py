@@ -15,12 +15,13 @@ import torch
 from siambench.checkpoints import load
 from siambench.checkpoints.formats import FORMATS
 from siambench.cli import build_parser, main
-from siambench.configs import load_preset
+from siambench.configs import list_presets, load_preset
 from siambench.data import get_dataset_info, list_datasets
 from siambench.data.prepare import check_all
 from siambench.eval_all import DATA_PLAN, EMBEDDED_PLAN
-from siambench.evaluate import load_stages
+from siambench.evaluate import load_protocol, load_stages
 from siambench.pretrain import METHODS
+from siambench.pretrain.config import load_config
 from siambench.stages import STAGES, TASKS, Job, default_protocol, stage_of
 
 TESTS = Path(__file__).parent
@@ -85,6 +86,12 @@ def test_a_stage_plans_only_its_own_tasks_with_presets_that_exist(stage):
         load_preset(declared.presets, job.protocol)
 
 
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_preset_of_a_stage_sets_only_settings_its_base_has(stage):
+    for name in list_presets(STAGES[stage].presets):
+        load_protocol(stage, name, [])
+
+
 def test_running_one_stage_imports_only_that_stage(tmp_path):
     """`siambench eval knn` must not import the dense stages (or detectron2)."""
     code = ("import sys; from siambench.cli import build_parser; from siambench.evaluate import entry_point; "
@@ -139,7 +146,7 @@ def test_every_method_round_trips_its_training_checkpoint(method, tmp_path):
     from siambench.pretrain.state import save_checkpoint
     from siambench.pretrain.trainer import build_model
 
-    cfg = load_preset("pretrain", f"{method}_shapes")
+    cfg = load_config(f"{method}_shapes")
     model = build_model(cfg)
     path = save_checkpoint(tmp_path, 1, model, torch.optim.SGD(model.parameters(), lr=0.1), cfg, [])
     backbone = load(path)

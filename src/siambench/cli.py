@@ -34,7 +34,7 @@ encoder as a torchvision state dict, the input of every evaluation.
 
 
 def _pretrain(args) -> int:
-    from .configs import apply_overrides, list_presets, load_preset
+    from .configs import apply_overrides, list_presets
 
     if args.list_configs:
         print("\n".join(list_presets("pretrain")))
@@ -44,7 +44,6 @@ def _pretrain(args) -> int:
 
         print(export_only(args.export_only))
         return 0
-    cfg = load_preset("pretrain", args.config)
     extra = []
     if args.data_root:
         extra.append(f"data.data_root={args.data_root}")
@@ -54,7 +53,9 @@ def _pretrain(args) -> int:
         extra.append(f"train.threads={args.threads}")
     if args.random_init:
         extra.append("schedule.total_steps=0")
-    cfg = apply_overrides(cfg, extra + args.overrides)
+    from .pretrain.config import load_config
+
+    cfg = load_config(args.config, extra + args.overrides)
     untrained = cfg.schedule.total_steps == 0
     if not cfg.get("name"):
         name = args.config.rsplit('/', 1)[-1].removesuffix('.yaml') + ("_random_init" if untrained else "")

@@ -26,7 +26,7 @@ from .data.registry import DatasetInfo
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from .engine.dist import init_distributed, is_main_process
 from .report.records import RecordKey, find_record, write_record
-from .stages import TASKS, default_protocol, stage_of
+from .stages import STAGES, TASKS, default_protocol, stage_of
 from .toolkit.features import cached_features
 
 
@@ -167,11 +167,15 @@ def load_stages() -> dict:
 
 
 def load_protocol(stage: str, protocol: str, overrides: list[str]):
-    """A preset with overrides applied (``configs/<stage>/<protocol>.yaml``); ``stage`` may be a task."""
-    from .configs import apply_overrides, load_preset
+    """A preset with overrides applied (``configs/<stage>/<protocol>.yaml``); ``stage`` may be a task.
 
-    folder = stage_of(stage).presets if stage in TASKS else stage
-    return apply_overrides(load_preset(folder, protocol), overrides)
+    Every key the preset file sets must be a setting of its folder's ``_base.yaml``
+    (:func:`~siambench.configs.load_checked`), as every override must be.
+    """
+    from .configs import apply_overrides, load_checked
+
+    declared = stage_of(stage) if stage in TASKS else STAGES[stage]
+    return apply_overrides(load_checked(declared.presets, protocol, declared.open_sections), overrides)
 
 
 def protocol_name(protocol: str, overrides: list[str] | None) -> str:

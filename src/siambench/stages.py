@@ -52,6 +52,8 @@ class Stage:
     data_plan: tuple[Job, ...] = ()
     # what --protocol takes, where it is not a preset name of the folder
     protocol_choices: tuple[str, ...] = ()
+    # preset sections whose keys another library checks (detectron2's own config), not the stage's _base.yaml
+    open_sections: tuple[str, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "tasks", self.tasks or (self.name,))
@@ -117,6 +119,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         "detection", "siambench.eval_dense.detection.run", "detectron2 R50-C4 on VOC07+12 or COCO (--task)",
         dataset_defaults={"voc0712": "voc0712", "coco2017": "coco_1x", "shapes_voc": "tiny"},
         default_dataset=("shapes_voc", "shapes_voc"),
+        open_sections=("detectron2",),
         embedded_plan=_jobs("detection", ("shapes_voc", "tiny")),
         data_plan=_jobs("detection", ("voc0712", "voc0712")),
     ),

@@ -1,6 +1,6 @@
 import pytest
 
-from siambench.configs import apply_overrides, load_preset
+from siambench.pretrain.config import load_config
 
 TINY = [
     "name=run",
@@ -29,6 +29,6 @@ def tiny_overrides(tmp_path):
 @pytest.fixture
 def tiny_cfg(tiny_overrides):
     def make(*extra):
-        return apply_overrides(load_preset("pretrain", "byol_shapes"), [*tiny_overrides, *extra])
+        return load_config("byol_shapes", [*tiny_overrides, *extra])
 
     return make

@@ -24,7 +24,7 @@ WORKER = textwrap.dedent(
 
     torch.set_default_dtype(torch.float64)
     out, overrides = sys.argv[1], sys.argv[2:]
-    cfg = apply_overrides(load_preset("pretrain", "byol_shapes"), overrides)
+    cfg = load_config("byol_shapes", overrides)
     dist = init_distributed("cpu")
     trainer = Pretrainer(cfg, Path(cfg.output_dir) / cfg.name, dist=dist)
     trainer.fit()

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from siambench.configs import apply_overrides, load_preset
 from siambench.data.transforms import tf_bicubic_resize
 from siambench.engine.lars import LARS, split_decay_groups
 from siambench.engine.schedules import byol_tau, epochs_to_steps, learning_rate, warmup_cosine
+from siambench.pretrain.config import load_config
 from siambench.pretrain.losses import byol_loss, byol_regression_loss
 from siambench.pretrain.trainer import build_model, build_optimizer, scaled_lr
 
@@ -109,7 +109,7 @@ def _golden_init(name: str, t: torch.Tensor) -> torch.Tensor:
 def test_simsiam_trajectory_matches_the_official_code(tmp_path):
     meta = json.loads((GOLDEN / "simsiam_r18_trajectory.json").read_text())
     g = np.load(GOLDEN / "simsiam_r18_trajectory.npz")
-    cfg = apply_overrides(load_preset("pretrain", "simsiam_imagenet_r50"), [
+    cfg = load_config("simsiam_imagenet_r50", [
         "model.arch=resnet18", f"model.projector.out_dim={meta['dim']}", f"model.predictor.hidden_dim={meta['pred_dim']}",
         f"optim.base_lr={meta['lr']}", f"optim.weight_decay={meta['weight_decay']}", f"schedule.batch_size={meta['batch']}",
     ])

@@ -12,10 +12,11 @@ from PIL import Image
 
 from siambench.checkpoints import load_backbone
 from siambench.checkpoints.random_init import materialize
-from siambench.configs import Config, apply_overrides, load_preset
+from siambench.configs import Config, apply_overrides
 from siambench.engine.logging import read_log
 from siambench.engine.threads import loader_workers, set_threads
 from siambench.errors import ConfigError, CorruptImageError, SiambenchError, TrainingDivergedError
+from siambench.pretrain.config import load_config
 from siambench.pretrain.state import find_checkpoints, load_checkpoint
 from siambench.pretrain.trainer import (
     COLLAPSE_STAT,
@@ -181,12 +182,12 @@ def test_random_init_flag_names_its_own_run_folder(tmp_path, run_cli):
     (["schedule.warmup_epochs=0.25"], (120, 5)),
 ])
 def test_schedule_steps_take_0_as_a_value_and_warmup_in_steps_or_epochs(overrides, expected):
-    cfg = apply_overrides(load_preset("pretrain", "byol_shapes"), overrides)
+    cfg = load_config("byol_shapes", overrides)
     assert schedule_steps(cfg, steps_per_epoch=20) == expected
 
 
 def test_warmup_in_both_units_is_an_error():
-    cfg = load_preset("pretrain", "byol_cifar_r18")
+    cfg = load_config("byol_cifar_r18")
     with pytest.raises(ConfigError, match="both"):
         apply_overrides(cfg, ["schedule.warmup_steps=20", "schedule.warmup_epochs=1"])
     both = Config({**cfg.to_dict(), "schedule": {**cfg.schedule.to_dict(), "warmup_steps": 20}})

@@ -86,11 +86,12 @@ def _read_yaml(path) -> dict:
     return data
 
 
-def _merge(base: dict, update: dict) -> dict:
+def merge(base: dict, update: dict) -> dict:
+    """``update`` laid over a copy of ``base``, section by section."""
     out = copy.deepcopy(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -111,10 +112,60 @@ def load_preset(stage: str, name: str) -> Config:
         data = _read_yaml(candidate)
     base = data.pop("base", None)
     if base:
-        data = _settle_alternatives(_merge(load_preset(stage, base).to_dict(), data), data, f"preset {name!r}")
+        data = _settle_alternatives(merge(load_preset(stage, base).to_dict(), data), data, f"preset {name!r}")
     else:
         _settle_alternatives(data, data, f"preset {name!r}")
     return Config(data)
+
+
+def preset_root(stage: str, name: str) -> str:
+    """The preset at the end of ``name``'s ``base:`` chain: the file that states every setting (``_base``)."""
+    path = Path(name)
+    while True:
+        data = _read_yaml(path if path.suffix in (".yaml", ".yml") and path.is_file()
+                          else _preset_dir(stage).joinpath(f"{name}.yaml"))
+        if not data.get("base"):
+            return name
+        name, path = data["base"], Path(data["base"])
+
+
+def unknown_keys(data: dict, schema: dict, free: tuple[str, ...] = (), prefix: str = "") -> list[str]:
+    """The dotted keys of ``data`` that ``schema`` does not have.
+
+    An empty mapping in ``schema`` (``options: {}``) takes any keys, and so do
+    the sections named in ``free``, whose contents another check owns.
+    """
+    out = []
+    for key, value in data.items():
+        dotted = prefix + key
+        if key not in schema:
+            out.append(dotted)
+        elif isinstance(value, dict) and isinstance(schema[key], dict) and schema[key] and dotted not in free:
+            out += unknown_keys(value, schema[key], free, f"{dotted}.")
+    return out
+
+
+def check_keys(data: dict, schema: dict, where: str, free: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ConfigError` for a key of ``data`` that ``schema`` lacks: a typo in a preset is an error."""
+    unknown = unknown_keys(data, schema, free)
+    if unknown:
+        hints = []
+        for key in unknown:
+            known = [k for k in _flat_keys(schema) if not key.startswith(f"{k}.")]
+            close = difflib.get_close_matches(key, known, n=2)
+            hints.append(f"{key} (did you mean {', '.join(close)}?)" if close else key)
+        raise ConfigError(f"{where} sets {'a key' if len(unknown) == 1 else 'keys'} that no setting has: "
+                          f"{'; '.join(hints)}.")
+
+
+def load_checked(stage: str, name: str, free: tuple[str, ...] = ()) -> Config:
+    """:func:`load_preset`, then every key checked against the preset its chain starts from, where that is a
+    ``_``-named file of the folder (``_base.yaml``), which states every setting with its default."""
+    cfg = load_preset(stage, name)
+    root = preset_root(stage, name)
+    if root.startswith("_") and root != name:
+        check_keys(cfg, load_preset(stage, root), f"{stage} preset {name!r}", free)
+    return cfg
 
 
 def _flat_keys(d: dict, prefix: str = "") -> list[str]:
@@ -149,15 +200,32 @@ def _parse_value(raw: str):
     return value
 
 
+def parse_override(item: str) -> tuple[str, object]:
+    """``"a.b=value"`` as ``("a.b", value)``, the value parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} is not of the form key=value")
+    key, raw = item.split("=", 1)
+    return key, _parse_value(raw)
+
+
+def nest(flat: dict) -> dict:
+    """``{"a.b": 1}`` as ``{"a": {"b": 1}}``."""
+    out: dict = {}
+    for key, value in flat.items():
+        *parents, last = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
 def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     """Apply ``a.b=value`` strings (values parsed as YAML) to a copy of ``cfg``."""
     data = cfg.to_dict()
     given: dict = {}
     for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not of the form key=value")
-        key, raw = item.split("=", 1)
-        value = _parse_value(raw)
+        key, value = parse_override(item)
         node = data
         parts = key.split(".")
         for i, part in enumerate(parts):
@@ -179,14 +247,7 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
             value = float(value)
         node[parts[-1]] = value
         given[key] = value
-    layer: dict = {}
-    for key, value in given.items():
-        *parents, last = key.split(".")
-        node = layer
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return Config(_settle_alternatives(data, layer, "the command line"))
+    return Config(_settle_alternatives(data, nest(given), "the command line"))
 
 
 def save_config(cfg: Config, path) -> None:

@@ -12,35 +12,16 @@ from torch import nn
 
 from ..errors import ConfigError
 
-# The keys each method reads from model.projector / model.predictor. A key
-# a method does not read is refused unless it holds the shared default
-# (BYOL's heads have two layers), so that no setting is silently dropped.
-HEAD_KEYS = {
-    "byol": {"projector": ("hidden_dim", "out_dim"), "predictor": ("hidden_dim",)},
-    "simsiam": {"projector": ("hidden_dim", "out_dim", "num_layers"), "predictor": ("hidden_dim",)},
-}
-_UNUSED_DEFAULTS = {("projector", "num_layers"): 2}
-_NULLABLE = {("simsiam", "projector", "hidden_dim")}  # null: the backbone's width
 
-
-def check_head_config(method: str, model_cfg: dict) -> None:
-    """Raise :class:`ConfigError` for a head setting ``method`` does not use or cannot take."""
-    for part, used in HEAD_KEYS[method].items():
-        section = model_cfg.get(part) or {}
-        for key, value in section.items():
-            if key not in used and _UNUSED_DEFAULTS.get((part, key), object()) != value:
-                raise ConfigError(
-                    f"model.{part}.{key} = {value!r} is not used by {method}; its {part} takes "
-                    f"{', '.join(f'model.{part}.{k}' for k in used)}"
-                    + (" (BYOL's MLPs always have 2 layers)" if key == "num_layers" else "") + "."
-                )
-        for key in used:
-            value = section.get(key)
-            if value is None and (method, part, key) in _NULLABLE:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                null = " or null (the backbone's width)" if (method, part, key) in _NULLABLE else ""
-                raise ConfigError(f"{method} needs model.{part}.{key} to be a positive whole number{null}; got {value!r}")
+def head_size(key: str, value, method: str, nullable: bool = False) -> int | None:
+    """``value`` of the head setting ``key`` (a width, a layer count), or a :class:`ConfigError` saying what was
+    expected."""
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        null = " or null (the backbone's width)" if nullable else ""
+        raise ConfigError(f"{method} needs {key} to be a positive whole number{null}; got {value!r}")
+    return value
 
 
 def byol_mlp(in_dim: int, hidden_dim: int = 4096, out_dim: int = 256) -> nn.Sequential:

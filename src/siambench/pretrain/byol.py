@@ -19,13 +19,16 @@ from ..engine.lars import split_decay_groups
 from ..engine.schedules import byol_tau
 from ..errors import ConfigError
 from ..models import byol_mlp
-from ..models.heads import check_head_config
+from ..models.heads import head_size
 from .losses import BYOL_LOSS_FORMS, byol_loss
 from .method import register_method
 
 
 @register_method("byol")
 class BYOL(nn.Module):
+    CONFIG = {"model.projector.hidden_dim": 4096, "model.projector.out_dim": 256, "model.predictor.hidden_dim": 4096,
+              "ema.tau_base": 0.996,  # the target's EMA base rate
+              "loss.byol_form": "cosine"}  # cosine: 2 − 2·cos | squared_distance: BYOL's JAX code (PROTOCOLS A.4)
     STATE_PARTS = {"projector": "projector", "predictor": "predictor", "target_backbone": "target network",
                    "target_projector": "target projector"}
 
@@ -46,12 +49,12 @@ class BYOL(nn.Module):
 
     @classmethod
     def from_config(cls, backbone, cfg):
-        check_head_config("byol", cfg.model)
         if cfg.ema.tau_base is None:
             raise ConfigError("byol needs ema.tau_base, the target's EMA base rate (the paper's: 0.996)")
-        form = cfg.get("loss", {}).get("byol_form", "cosine")
-        return cls(backbone, cfg.model.projector.hidden_dim, cfg.model.projector.out_dim, cfg.model.predictor.hidden_dim,
-                   cfg.ema.tau_base, form)
+        proj, pred = cfg.model.projector, cfg.model.predictor
+        return cls(backbone, head_size("model.projector.hidden_dim", proj.hidden_dim, "byol"),
+                   head_size("model.projector.out_dim", proj.out_dim, "byol"),
+                   head_size("model.predictor.hidden_dim", pred.hidden_dim, "byol"), cfg.ema.tau_base, cfg.loss.byol_form)
 
     def online_parameters(self):
         return [*self.backbone.parameters(), *self.projector.parameters()]

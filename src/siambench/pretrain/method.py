@@ -3,9 +3,13 @@
 A method is an ``nn.Module`` class that the trainer drives without knowing
 which one it is:
 
+- ``CONFIG``: the settings only it reads (its heads, a target rate), as
+  dotted keys with their defaults. The run's config is checked against
+  ``_base.yaml`` plus these (:mod:`.config`), so a key the method would not
+  read is an error;
 - ``from_config(backbone, cfg)`` builds it around ``backbone`` from the
-  preset, and raises :class:`~siambench.errors.ConfigError` for a head or
-  loss setting it does not use (:func:`siambench.models.heads.check_head_config`);
+  run's config, and raises :class:`~siambench.errors.ConfigError` for a value
+  it cannot take;
 - ``forward(x1, x2) -> (loss, z)``: the loss of one batch of two views and the
   first view's projection (the trainer logs its spread as the collapse signal);
 - ``param_groups(weight_decay, exclude_bias_and_norm, lars)``: the optimiser's
@@ -31,6 +35,7 @@ REQUIRED = ("from_config", "forward", "param_groups", "after_step")
 
 
 class PretrainMethod(Protocol):
+    CONFIG: ClassVar[dict[str, object]]
     STATE_PARTS: ClassVar[dict[str, str]]
     backbone: torch.nn.Module
 
@@ -52,10 +57,10 @@ def register_method(name: str):
 
     def wrap(cls: type) -> type:
         missing = [attr for attr in REQUIRED if not callable(getattr(cls, attr, None))]
-        parts = getattr(cls, "STATE_PARTS", None)
-        if missing or not isinstance(parts, dict):
+        missing += [attr for attr in ("CONFIG", "STATE_PARTS") if not isinstance(getattr(cls, attr, None), dict)]
+        if missing:
             raise TypeError(f"pretraining method {name!r} ({cls.__name__}) does not meet the contract of "
-                            f"siambench.pretrain.method: missing {', '.join(missing) or 'STATE_PARTS'}")
+                            f"siambench.pretrain.method: missing {', '.join(missing)}")
         METHODS[name] = cls
         return cls
 

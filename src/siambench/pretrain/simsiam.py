@@ -13,13 +13,16 @@ from torch import nn
 from ..engine.lars import split_decay_groups
 from ..errors import ConfigError
 from ..models import simsiam_predictor, simsiam_projector
-from ..models.heads import check_head_config
+from ..models.heads import head_size
 from .losses import simsiam_loss
 from .method import register_method
 
 
 @register_method("simsiam")
 class SimSiam(nn.Module):
+    # The official ImageNet heads; the projector's hidden width null is the backbone's, as the official builder has it.
+    CONFIG = {"model.projector.hidden_dim": None, "model.projector.out_dim": 2048, "model.projector.num_layers": 3,
+              "model.predictor.hidden_dim": 512}
     STATE_PARTS = {"projector": "projector", "predictor": "predictor"}
 
     def __init__(self, backbone: nn.Module, proj_dim: int = 2048, proj_layers: int = 3, pred_hidden: int = 512,
@@ -32,15 +35,13 @@ class SimSiam(nn.Module):
     @classmethod
     def from_config(cls, backbone, cfg):
         """``model.projector.hidden_dim: null`` is the official builder's hidden width, the backbone's."""
-        check_head_config("simsiam", cfg.model)
-        form = cfg.get("loss", {}).get("byol_form", "cosine")
-        if form != "cosine":
-            raise ConfigError(f"loss.byol_form = {form!r} is not used by simsiam (its loss is −cos); leave it at 'cosine'.")
-        tau = cfg.get("ema", {}).get("tau_base")
-        if tau is not None:
-            raise ConfigError(f"ema.tau_base = {tau!r} is not used by simsiam (it has no target network); set it to null.")
         proj = cfg.model.projector
-        return cls(backbone, proj.out_dim, proj.num_layers, cfg.model.predictor.hidden_dim, proj.hidden_dim)
+        layers = head_size("model.projector.num_layers", proj.num_layers, "simsiam")
+        if layers < 2:
+            raise ConfigError(f"simsiam's projector has at least 2 layers; model.projector.num_layers is {layers}")
+        return cls(backbone, head_size("model.projector.out_dim", proj.out_dim, "simsiam"), layers,
+                   head_size("model.predictor.hidden_dim", cfg.model.predictor.hidden_dim, "simsiam"),
+                   head_size("model.projector.hidden_dim", proj.hidden_dim, "simsiam", nullable=True))
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor):
         z1, z2 = self.projector(self.backbone(x1)), self.projector(self.backbone(x2))

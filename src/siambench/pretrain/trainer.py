@@ -35,7 +35,7 @@ from ..engine.threads import loader_workers, set_threads
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..models import backbone_state_dict, build_resnet
 from ..toolkit.features import extract_features
-from . import METHODS
+from .config import method_class
 from .loader import StepBatchSampler, TwoViewDataset, collate_views
 from .losses import collapse_std
 from .state import find_checkpoints, load_checkpoint, prune_checkpoints, restore_rng, save_checkpoint
@@ -43,12 +43,11 @@ from .state import find_checkpoints, load_checkpoint, prune_checkpoints, restore
 
 def build_model(cfg: Config) -> torch.nn.Module:
     """The method module (online, heads, target) for ``cfg``, on the CPU, seeded by ``cfg.seed``."""
-    if cfg.method not in METHODS:
-        raise SiambenchError(f"unknown method {cfg.method!r}; expected one of {', '.join(METHODS)}")
+    method = method_class(cfg.method)
     torch.manual_seed(cfg.seed)
     m = cfg.model
     backbone = build_resnet(m.arch, m.width, m.stem, zero_init_residual=m.zero_init_residual)
-    return METHODS[cfg.method].from_config(backbone, cfg)
+    return method.from_config(backbone, cfg)
 
 
 # optim.name -> the optimiser over the method's parameter groups (the LR is set at every step).
