@@ -54,8 +54,9 @@ def test_draws_are_deterministic_and_change_with_the_seed():
 def test_too_large_a_holdout_is_an_error():
     with pytest.raises(ConfigError, match="class 1 has 3"):
         holdout_indices(np.array([0] * 10 + [1] * 3), Holdout(per_class=5))
-    with pytest.raises(ConfigError):
-        holdout_indices(np.zeros(10), Holdout(count=10))
+    with pytest.raises(ConfigError, match="cannot hold out 11 of 10"):
+        holdout_indices(10, Holdout(count=11))
+    assert len(holdout_indices(10, Holdout(count=10))[0]) == 0  # a whole pool can be drawn
     with pytest.raises(ValueError):
         Holdout(count=5, per_class=2)
 
@@ -64,3 +65,16 @@ def test_fallback_rule_holds_out_a_fraction():
     info = get_dataset_info("shapes")
     train, val, text = selection_split(info, balanced(12, 10), val_fraction=0.25, seed=4)
     assert len(val) == 30 and "seed 4" in text
+
+
+def test_the_linear_probe_holds_out_with_the_same_draw():
+    """The probe's LR hold-out is holdout_indices' draw; its train subset a second draw over the rest, not a prefix."""
+    from siambench.eval_linear.probe import split_train_val
+
+    train, val = split_train_val(1000, 100, seed=3)
+    assert np.array_equal(val, holdout_indices(1000, Holdout(count=100, seed=3))[1])
+    assert len(train) == 900 and not set(train) & set(val)
+    subset, same_val = split_train_val(1000, 100, seed=3, train_subset=50)
+    assert np.array_equal(same_val, val) and len(subset) == 50 and set(subset) <= set(train)
+    assert subset.max() > train[60]  # drawn from all of the rest, not its first 50
+    assert np.array_equal(split_train_val(1000, 0, seed=3)[0], np.arange(1000))

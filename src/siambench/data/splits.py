@@ -1,4 +1,4 @@
-"""Held-out validation splits: one seeded rule per dataset, the same draw every time.
+"""Held-out validation splits: one seeded rule, one draw, wherever images are held out.
 
 Where a dataset has no official validation split, the transfer protocol
 (PROTOCOLS C.3) holds one out of the training images with a fixed size:
@@ -6,7 +6,9 @@ Where a dataset has no official validation split, the transfer protocol
 dataset's registry entry, and :func:`holdout_indices` draws it from the
 training labels alone, so the split never depends on which images happen
 to decode and is reproducible from the index list (the draws are tested
-on full-size label lists without any images).
+on full-size label lists without any images). The evaluations that hold
+images out for their own sweep (the linear probe's LR, semi-supervised
+fine-tuning's validation images, segmentation) draw with the same function.
 """
 
 from __future__ import annotations
@@ -42,14 +44,14 @@ class Holdout:
 def holdout_indices(targets, rule: Holdout) -> tuple[np.ndarray, np.ndarray]:
     """Sorted ``(train, val)`` indices into ``targets`` (the training split's class indices) following ``rule``.
 
-    Asking for more images than a class (or the split) has is an error
-    naming the class, not a smaller split.
+    ``targets`` may be the number of images where ``rule`` draws a count. Asking for more images than a class
+    (or the split) has is an error naming the class, not a smaller split.
     """
-    targets = np.asarray(targets)
+    targets = np.zeros(targets) if isinstance(targets, int) else np.asarray(targets)
     rng = np.random.default_rng(rule.seed)
     if rule.count is not None:
-        if not 0 < rule.count < len(targets):
-            raise ConfigError(f"cannot hold out {rule.count} of {len(targets)} training images")
+        if not 0 < rule.count <= len(targets):
+            raise ConfigError(f"cannot hold out {rule.count} of {len(targets)} images")
         val = rng.permutation(len(targets))[: rule.count]
     else:
         val = []

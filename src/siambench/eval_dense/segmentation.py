@@ -352,7 +352,7 @@ def validation_for(ctx: EvalContext, dataset: str, train_set) -> Validation | No
                           f"{dataset} {info.val_split}")
     if info.val_holdout is None:
         return None
-    train_idx, val_idx = holdout_indices(np.zeros(len(train_set)), info.val_holdout)
+    train_idx, val_idx = holdout_indices(len(train_set), info.val_holdout)
     return Validation(train_set, val_idx.tolist(), train_idx.tolist(), True,
                       f"{info.val_holdout.describe()} ({info.train_split})")
 

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 from ..configs import Config
 from ..data.sampling import CropFlipDataset, EpochBatches, collate_readable, derive_seed
+from ..data.splits import Holdout, holdout_indices
 from ..data.transforms import Normalize, ViewConfig
 from ..engine.lars import LARS
 from ..engine.schedules import cosine_decay, scale_lr, step_decay
@@ -49,14 +50,16 @@ from ..toolkit.features import extract_features
 
 
 def split_train_val(num_images: int, val_size: int, seed: int, train_subset: int | None = None):
-    """Sorted ``(train, val)`` indices: ``val_size`` images held out by a seeded draw, optionally fewer train images."""
+    """Sorted ``(train, val)`` indices: ``val_size`` images held out by a seeded draw, optionally fewer train images
+    (a second draw from the rest)."""
     if val_size < 0 or val_size >= num_images:
         raise ConfigError(f"a validation split of {val_size} images needs more than the {num_images} training images")
-    perm = torch.randperm(num_images, generator=torch.Generator().manual_seed(seed)).numpy()
-    val, train = perm[:val_size], perm[val_size:]
-    if train_subset:
-        train = train[:train_subset]
-    return np.sort(train), np.sort(val)
+    train, val = np.arange(num_images), np.arange(0)
+    if val_size:
+        train, val = holdout_indices(num_images, Holdout(count=val_size, seed=seed))
+    if train_subset and train_subset < len(train):
+        train = train[holdout_indices(len(train), Holdout(count=train_subset, seed=derive_seed(seed, 1)))[1]]
+    return train, val
 
 
 # ---------------------------------------------------------------- schedule and optimisers

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..configs import Config
 from ..data.sampling import derive_seed
+from ..data.splits import Holdout, holdout_indices
 from ..errors import ConfigError, SiambenchError, TrainingDivergedError
 from ..toolkit.finetune import Classifier, evaluate, finetune
 from ..toolkit.selection import best_point, sweep_values
@@ -76,8 +76,7 @@ def validation_split(train_set, labelled: list[int], cfg: Config, seed: int) -> 
             f"val.size {size} gives {n} validation images, but the {source!r} pool has {len(pool)} images "
             f"(the sweep needs 1 to {limit}); lower val.size or use the other val.source"
         )
-    rng = np.random.default_rng(derive_seed(seed, 3))
-    val = sorted(int(i) for i in rng.choice(pool, size=n, replace=False))
+    val = [pool[i] for i in holdout_indices(len(pool), Holdout(count=n, seed=derive_seed(seed, 3)))[1]]
     if source == "rest":
         return list(labelled), val
     held = set(val)

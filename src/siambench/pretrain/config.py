@@ -73,7 +73,7 @@ def load_config(preset: str, overrides: list[str] | tuple[str, ...] = ()) -> Con
     data = load_preset("pretrain", preset).to_dict()
     pairs = [parse_override(item) for item in overrides]
     given = dict(pairs)  # the last value of each key, as the run sees it
-    method = given.get("method", data.get("method", "byol"))
+    method = given.get("method", data.get("method", load_preset("pretrain", "_base").method))
     method_class(method)
     for key, value in _flat(data).items():
         if _refuse_foreign(key, given.get(key, value), method):
