@@ -1,6 +1,6 @@
 import pytest
 
-from siambench.configs import apply_overrides, list_presets
+from siambench.configs import apply_overrides, list_presets, load_preset
 from siambench.data.transforms import ViewConfig
 from siambench.errors import ConfigError
 from siambench.pretrain.config import load_config
@@ -72,3 +72,10 @@ def test_an_evaluation_preset_file_with_a_key_no_setting_has_is_refused(tmp_path
     (tmp_path / "ok.yaml").write_text("base: tiny\noptim: {lrs: [0.1]}\n")
     assert load_protocol("linear", str(tmp_path / "ok.yaml"), []).optim.lrs == [0.1]
     assert "BATCH_SIZE_PER_IMAGE" in load_protocol("detection", "tiny", []).detectron2.MODEL.RPN
+
+
+def test_a_base_chain_that_loops_is_an_error(tmp_path):
+    (tmp_path / "a.yaml").write_text(f"base: {tmp_path / 'b.yaml'}\n")
+    (tmp_path / "b.yaml").write_text(f"base: {tmp_path / 'a.yaml'}\n")
+    with pytest.raises(ConfigError, match="chain loops"):
+        load_preset("pretrain", str(tmp_path / "a.yaml"))

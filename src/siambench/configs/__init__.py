@@ -97,36 +97,47 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
-def load_preset(stage: str, name: str) -> Config:
-    """The preset ``name`` of ``stage`` (a preset name or a path to a YAML file), bases resolved."""
+def _preset_file(stage: str, name: str):
+    """The file of preset ``name`` of ``stage``: a YAML path, or a name in the stage's folder."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml") and path.is_file():
-        data = _read_yaml(path)
-    else:
-        candidate = _preset_dir(stage).joinpath(f"{name}.yaml")
-        if not candidate.is_file():
-            known = list_presets(stage)
-            close = difflib.get_close_matches(name, known, n=3)
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"unknown {stage} preset {name!r}.{hint} Presets: {', '.join(known)}.")
-        data = _read_yaml(candidate)
-    base = data.pop("base", None)
-    if base:
-        data = _settle_alternatives(merge(load_preset(stage, base).to_dict(), data), data, f"preset {name!r}")
-    else:
-        _settle_alternatives(data, data, f"preset {name!r}")
+        return path
+    candidate = _preset_dir(stage).joinpath(f"{name}.yaml")
+    if not candidate.is_file():
+        known = list_presets(stage)
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"unknown {stage} preset {name!r}.{hint} Presets: {', '.join(known)}.")
+    return candidate
+
+
+def _chain(stage: str, name: str) -> list[tuple[str, dict]]:
+    """``(name, file contents without base)`` from preset ``name`` down its ``base:`` chain to the preset that
+    names no base; a chain that comes back to a file is an error, not endless recursion."""
+    chain, seen = [], []
+    while name:
+        file = _preset_file(stage, name)
+        if str(file) in seen:
+            raise ConfigError(f"{stage} preset {chain[0][0]!r}: its base: chain loops "
+                              f"({' -> '.join([n for n, _ in chain] + [name])})")
+        seen.append(str(file))
+        data = _read_yaml(file)
+        chain.append((name, data))
+        name = data.pop("base", None)
+    return chain
+
+
+def load_preset(stage: str, name: str) -> Config:
+    """The preset ``name`` of ``stage`` (a preset name or a path to a YAML file), bases resolved."""
+    data: dict = {}
+    for layer_name, layer in reversed(_chain(stage, name)):
+        data = _settle_alternatives(merge(data, layer), layer, f"preset {layer_name!r}")
     return Config(data)
 
 
 def preset_root(stage: str, name: str) -> str:
     """The preset at the end of ``name``'s ``base:`` chain: the file that states every setting (``_base``)."""
-    path = Path(name)
-    while True:
-        data = _read_yaml(path if path.suffix in (".yaml", ".yml") and path.is_file()
-                          else _preset_dir(stage).joinpath(f"{name}.yaml"))
-        if not data.get("base"):
-            return name
-        name, path = data["base"], Path(data["base"])
+    return _chain(stage, name)[-1][0]
 
 
 def unknown_keys(data: dict, schema: dict, free: tuple[str, ...] = (), prefix: str = "") -> list[str]:
