@@ -18,7 +18,7 @@ WORKER = textwrap.dedent(
     import sys
     from pathlib import Path
     import torch
-    from siambench.configs import apply_overrides, load_preset
+    from siambench.pretrain.config import load_config
     from siambench.engine.dist import init_distributed
     from siambench.pretrain.trainer import Pretrainer
 
