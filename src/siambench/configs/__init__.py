@@ -127,17 +127,17 @@ def _chain(stage: str, name: str) -> list[tuple[str, dict]]:
     return chain
 
 
-def load_preset(stage: str, name: str) -> Config:
-    """The preset ``name`` of ``stage`` (a preset name or a path to a YAML file), bases resolved."""
+def _resolve(chain: list[tuple[str, dict]]) -> Config:
+    """A preset's settings: its chain's files laid over one another, from the root up."""
     data: dict = {}
-    for layer_name, layer in reversed(_chain(stage, name)):
+    for layer_name, layer in reversed(chain):
         data = _settle_alternatives(merge(data, layer), layer, f"preset {layer_name!r}")
     return Config(data)
 
 
-def preset_root(stage: str, name: str) -> str:
-    """The preset at the end of ``name``'s ``base:`` chain: the file that states every setting (``_base``)."""
-    return _chain(stage, name)[-1][0]
+def load_preset(stage: str, name: str) -> Config:
+    """The preset ``name`` of ``stage`` (a preset name or a path to a YAML file), bases resolved."""
+    return _resolve(_chain(stage, name))
 
 
 def unknown_keys(data: dict, schema: dict, free: tuple[str, ...] = (), prefix: str = "") -> list[str]:
@@ -172,10 +172,10 @@ def check_keys(data: dict, schema: dict, where: str, free: tuple[str, ...] = ())
 def load_checked(stage: str, name: str, free: tuple[str, ...] = ()) -> Config:
     """:func:`load_preset`, then every key checked against the preset its chain starts from, where that is a
     ``_``-named file of the folder (``_base.yaml``), which states every setting with its default."""
-    cfg = load_preset(stage, name)
-    root = preset_root(stage, name)
-    if root.startswith("_") and root != name:
-        check_keys(cfg, load_preset(stage, root), f"{stage} preset {name!r}", free)
+    chain = _chain(stage, name)
+    cfg = _resolve(chain)
+    if len(chain) > 1 and chain[-1][0].startswith("_"):
+        check_keys(cfg, _resolve(chain[-1:]), f"{stage} preset {name!r}", free)
     return cfg
 
 
